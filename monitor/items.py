@@ -1,0 +1,74 @@
+"""The small typed records passed between pipeline stages."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from monitor.urls import canonical_url
+
+
+@dataclass(frozen=True)
+class Item:
+    """One candidate article as a source type found it (text only: markup was stripped)."""
+
+    url: str
+    title: str
+    summary: str = ""
+    content: str = ""             # full text when the feed carries it
+    guid: str | None = None
+    published: datetime | None = None
+    author: str = ""
+
+    def key(self, source_name: str) -> str:
+        """What makes two items the same: the canonical URL, else the feed's guid, else the text."""
+        if self.url:
+            return canonical_url(self.url)
+        if self.guid:
+            return f"guid:{source_name}:{self.guid}"
+        return "text:" + hashlib.sha256(f"{self.title}\n{self.summary}".encode()).hexdigest()
+
+    @property
+    def content_hash(self) -> str:
+        body = self.content or f"{self.title}\n{self.summary}"
+        return hashlib.sha256(" ".join(body.split()).casefold().encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the store remembers about a source between polls."""
+
+    name: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_polled: datetime | None = None
+    last_ok: datetime | None = None
+    last_error: str | None = None
+    failing_since: datetime | None = None
+    consecutive_failures: int = 0
+    status: str = "new"
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What a source type returns from one poll."""
+
+    items: list[Item] = field(default_factory=list)
+    not_modified: bool = False        # 304, or a body identical to the last one
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    warning: str | None = None        # usable but imperfect input, e.g. a malformed feed
+
+
+@dataclass(frozen=True)
+class PollReport:
+    source: str
+    status: str                       # ok | not_modified | failing
+    new_items: int = 0
+    seen_items: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    warning: str | None = None

@@ -1,0 +1,158 @@
+"""`type: rss`: RSS 0.9x/1.0/2.0 and Atom feeds, parsed by feedparser."""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import urljoin
+
+import feedparser
+
+from monitor import encoding
+from monitor.config import SourceConfig
+from monitor.fetch import Fetcher
+from monitor.items import Collected, Item, SourceState
+from monitor.sources import SourceError, SourceType, register
+from monitor.text import html_to_text
+
+_XML_DECL_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])[^"']*(["'])""", re.IGNORECASE)
+_ITEM_END = re.compile(rb"</(?:[A-Za-z0-9_]+:)?(?:item|entry)\s*>", re.IGNORECASE)
+_FEED_END = re.compile(rb"</(?:[A-Za-z0-9_]+:)?(?:rss|feed|RDF)\s*>\s*$", re.IGNORECASE)
+_ALTERNATE_FEED = re.compile(
+    r"""<link[^>]+type=["']application/(?:rss|atom)\+xml["'][^>]*>""", re.IGNORECASE)
+_HREF = re.compile(r"""href=["']([^"']+)["']""", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    items: list[Item]
+    warning: str | None = None
+
+
+@register("rss")
+class RssSource(SourceType):
+    async def collect(self, source: SourceConfig, fetcher: Fetcher, state: SourceState) -> Collected:
+        response = await fetcher.get(source.url, etag=state.etag, last_modified=state.last_modified,
+                                     respect_robots=source.respect_robots)
+        if response.not_modified:
+            return Collected(not_modified=True, etag=state.etag, last_modified=state.last_modified,
+                             body_hash=state.body_hash)
+        body_hash = hashlib.sha256(response.body).hexdigest()
+        validators = dict(etag=response.etag, last_modified=response.last_modified, body_hash=body_hash)
+        if body_hash == state.body_hash:
+            return Collected(not_modified=True, **validators)  # same bytes as last time: skip the parse
+        parsed = parse_feed(response.body, response.url, response.content_type)
+        return Collected(items=parsed.items, warning=parsed.warning, **validators)
+
+
+def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
+    """Items of an RSS/Atom document. A malformed feed still yields the items it has."""
+    if not body.strip():
+        raise SourceError(f"empty response from {url}")
+    data, charset_note = _as_utf8(body, content_type)
+    headers = {"content-location": url}
+    headers["content-type"] = "application/xml; charset=utf-8" if charset_note is not None else (content_type or "application/xml")
+    parsed = feedparser.parse(data, response_headers=headers, sanitize_html=False)
+    entries = list(parsed.entries)
+
+    if not entries and not parsed.get("version"):
+        raise SourceError(_not_a_feed_reason(body, url, content_type, parsed))
+
+    warning = None
+    if parsed.bozo:
+        problem = _bozo_message(parsed.get("bozo_exception"))
+        if not _FEED_END.search(body.rstrip()[-200:]):
+            # Cut off mid-document: keep only the entries whose closing tag arrived.
+            complete = len(_ITEM_END.findall(body))
+            if complete < len(entries):
+                entries = entries[:complete]
+            warning = f"feed truncated ({problem}); kept the {len(entries)} complete items"
+        else:
+            warning = f"malformed feed ({problem}); kept {len(entries)} items"
+    if charset_note:
+        warning = f"{warning}; {charset_note}" if warning else charset_note
+
+    items = [item for item in (_item(entry, url) for entry in entries) if item is not None]
+    return ParsedFeed(items, warning)
+
+
+def _as_utf8(body: bytes, content_type: str) -> tuple[bytes, str | None]:
+    """Re-encode the body as UTF-8 when we are surer of its charset than its declaration is.
+
+    Returns (bytes for feedparser, note). The note is None when the body is passed through
+    untouched, "" when it was normalised silently, or a message when the declaration was wrong.
+    """
+    decoded = encoding.decode(body, content_type)
+    if decoded is None:
+        return body, None
+    text = _XML_DECL_ENCODING.sub(r"\1utf-8\2", decoded.text, count=1)
+    note = ""
+    if decoded.overridden:
+        note = f"declared charset {decoded.declared} does not match the bytes; decoded as {decoded.encoding}"
+    return text.encode("utf-8"), note
+
+
+def _item(entry, feed_url: str) -> Item | None:
+    link = (entry.get("link") or "").strip()
+    guid = (entry.get("id") or "").strip() or None
+    if not link and guid and guid.startswith(("http://", "https://")):
+        link = guid
+    if link:
+        link = urljoin(feed_url, link)
+        if not link.startswith(("http://", "https://")):
+            link = ""  # javascript:, mailto: and such are not articles
+    title = html_to_text(entry.get("title") or "")
+    summary = html_to_text(entry.get("summary") or "")
+    content = ""
+    for part in entry.get("content") or []:
+        value = html_to_text(part.get("value") or "")
+        if len(value) > len(content):
+            content = value
+    if content == summary:
+        content = ""
+    if not (link or guid or title or summary):
+        return None
+    return Item(url=link, title=title or _first_words(summary), summary=summary, content=content,
+                guid=guid, published=_published(entry), author=(entry.get("author") or "").strip())
+
+
+def _published(entry) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(key)
+        if value:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
+            except (OverflowError, ValueError, OSError):
+                continue
+    return None
+
+
+def _first_words(text: str, limit: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def _bozo_message(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown problem"
+    message = getattr(exc, "getMessage", None)
+    text = message() if callable(message) else str(exc)
+    line = getattr(exc, "getLineNumber", lambda: None)()
+    return f"{text} at line {line}" if line else text
+
+
+def _not_a_feed_reason(body: bytes, url: str, content_type: str, parsed) -> str:
+    head = body[:4096].decode("utf-8", errors="replace")
+    if "<html" in head.lower() or "html" in content_type.lower():
+        reason = f"not an RSS or Atom feed: {url} returned an HTML page"
+        match = _ALTERNATE_FEED.search(body[:200_000].decode("utf-8", errors="replace"))
+        href = _HREF.search(match.group(0)) if match else None
+        if href:
+            reason += f"; the page links a feed at {urljoin(url, href.group(1))}, use that URL"
+        return reason
+    if parsed.bozo:
+        return f"not a readable feed: {_bozo_message(parsed.get('bozo_exception'))} ({url})"
+    return f"not an RSS or Atom feed ({content_type or 'no content type'}) at {url}"

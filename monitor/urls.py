@@ -1,0 +1,58 @@
+"""URL normalization: one key per article, however a feed happens to spell its link."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+# Query parameters that only say where a click came from; they never change the page.
+TRACKING_PARAMS = frozenset({
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "yclid", "msclkid", "twclid", "igshid", "ttclid",
+    "mc_cid", "mc_eid", "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id",
+    "vero_id", "wickedid", "rb_clickid", "s_cid", "ref_src", "ref_url", "cmpid", "ncid", "ito", "at_medium",
+    "at_campaign", "at_custom1", "spm",
+})
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_")
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def is_tracking_param(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
+
+
+def canonical_url(url: str) -> str:
+    """A comparison key for an article URL.
+
+    The http/https, www./bare-host, trailing-slash and default-port variants of a link, its fragment
+    and its tracking parameters all collapse to one key; the remaining query is sorted. The key is
+    a valid https URL, but it is a key: the digest links to the URL the outlet published.
+    """
+    url = url.strip()
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        return url
+    host = (parts.hostname or "").lower().rstrip(".")
+    if host.startswith("www."):
+        host = host[4:]
+    try:
+        host = host.encode("idna").decode("ascii") if host and not host.isascii() else host
+    except UnicodeError:
+        pass
+    port = parts.port if parts.port not in (None, _DEFAULT_PORTS.get(scheme)) else None
+    netloc = f"[{host}]" if ":" in host else host
+    if port:
+        netloc += f":{port}"
+    # Re-quote the path so that %D0%B4 and a raw Cyrillic letter give the same key.
+    path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=-._~") or "/"
+    while "//" in path:
+        path = path.replace("//", "/")
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
+    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k))
+    return urlunsplit(("https", netloc, path, urlencode(query), ""))
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()

@@ -1,0 +1,118 @@
+"""Polling feeds from a real local HTTP server into a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from monitor.pipeline import poll_all, poll_source
+from monitor.store import Store
+from tests.conftest import FixedClock, fixture_bytes, rss_source
+from tests.support.server import Reply
+
+
+def conditional(body: bytes, content_type: str = "application/rss+xml; charset=utf-8"):
+    """A route that honours If-None-Match and If-Modified-Since like a well-behaved server."""
+    etag = '"' + hashlib.sha1(body).hexdigest()[:12] + '"'
+    modified = "Tue, 24 Nov 2026 06:05:00 GMT"
+
+    def handle(request):
+        if request.headers.get("if-none-match") == etag or request.headers.get("if-modified-since") == modified:
+            return Reply(304, b"", {"ETag": etag})
+        return Reply(200, body, {"Content-Type": content_type, "ETag": etag, "Last-Modified": modified})
+    return handle
+
+
+def poll(sources, make_fetcher, store, **kw):
+    async def go():
+        async with make_fetcher(**kw) as fetcher:
+            return await poll_all(sources, fetcher=fetcher, store=store, now=FixedClock())
+    return asyncio.run(go())
+
+
+def test_new_items_stored_once_and_second_poll_sends_validators(server, store, make_fetcher):
+    server.route("/en.xml", conditional(fixture_bytes("feeds/en-rss2.xml")))
+    server.route("/uk.xml", conditional(fixture_bytes("feeds/uk-atom.xml"), "application/atom+xml"))
+    server.route("/ru.xml", conditional(fixture_bytes("feeds/ru-rss1.xml"), "application/rdf+xml"))
+    sources = [rss_source("Ledger", server.url("/en.xml")), rss_source("Visti", server.url("/uk.xml")),
+               rss_source("Pravo", server.url("/ru.xml"))]
+
+    first = poll(sources, make_fetcher, store)
+    assert [(r.status, r.new_items) for r in first] == [("ok", 3), ("ok", 2), ("ok", 2)]
+    assert store.count_items() == 7
+
+    second = poll(sources, make_fetcher, store)
+    assert [(r.status, r.new_items) for r in second] == [("not_modified", 0)] * 3
+    assert store.count_items() == 7
+    for path in ("/en.xml", "/uk.xml", "/ru.xml"):
+        last = server.requests_for(path)[-1]
+        assert last.headers.get("if-none-match", "").startswith('"')
+        assert last.headers.get("if-modified-since") == "Tue, 24 Nov 2026 06:05:00 GMT"
+
+
+def test_items_keep_their_text_and_metadata(server, store, make_fetcher):
+    server.route("/uk.xml", Reply(body=fixture_bytes("feeds/uk-atom.xml"), headers={"Content-Type": "application/atom+xml"}))
+    poll([rss_source("Visti", server.url("/uk.xml"))], make_fetcher, store)
+    first = store.items("Visti")[0]
+    assert first["title"] == "До України повернули ще шістьох депортованих дітей"
+    assert first["url"] == server.url("/news/2026/11/24/povernuly-ditey")  # relative to the document URL
+    assert first["summary"] == "Діти, яких окупанти вивезли до Росії, повернулися до родин."  # markup gone
+    assert first["published"] == "2026-11-24T07:30:00+00:00"
+    assert first["author"] == "Олена Кривенко"
+
+
+def test_changed_feed_without_validators_stores_only_the_new_item(server, store, make_fetcher):
+    body = fixture_bytes("feeds/en-rss2.xml")
+    server.route("/feed", Reply(body=body, headers={"Content-Type": "application/rss+xml"}))
+    source = rss_source("Ledger", server.url("/feed"))
+    assert poll([source], make_fetcher, store)[0].new_items == 3
+    # Identical bytes again: nothing parsed, nothing new.
+    assert poll([source], make_fetcher, store)[0].status == "not_modified"
+    extra = b"""<item><title>New report</title><link>https://ledger.example/ukraine/new-report</link>
+      <description>More.</description></item>\n  </channel>"""
+    server.route("/feed", Reply(body=body.replace(b"</channel>", extra, 1), headers={"Content-Type": "application/rss+xml"}))
+    report = poll([source], make_fetcher, store)[0]
+    assert (report.status, report.new_items, report.seen_items) == ("ok", 1, 4)
+
+
+def test_url_variants_collapse_to_one_item(server, store, make_fetcher):
+    links = [
+        "https://ledger.example/ukraine/story-1",
+        "http://ledger.example/ukraine/story-1",
+        "https://www.ledger.example/ukraine/story-1/",
+        "https://LEDGER.example:443/ukraine/story-1?utm_source=tg&fbclid=abc#top",
+        "http://www.ledger.example:80/ukraine/story-1/?gclid=1&yclid=2&mc_cid=3&mc_eid=4",
+    ]
+    for index, link in enumerate(links):
+        feed = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>F{index}</title>
+          <item><title>Story one</title><link>{link.replace("&", "&amp;")}</link></item></channel></rss>"""
+        server.route(f"/f{index}", Reply(body=feed.encode(), headers={"Content-Type": "application/rss+xml"}))
+    sources = [rss_source(f"Outlet {i}", server.url(f"/f{i}")) for i in range(len(links))]
+    reports = poll(sources, make_fetcher, store)
+    assert sum(r.new_items for r in reports) == 1
+    assert store.count_items() == 1
+
+
+def test_store_survives_reopen_and_keeps_state(server, tmp_path, make_fetcher):
+    server.route("/feed", conditional(fixture_bytes("feeds/en-rss2.xml")))
+    path = tmp_path / "db" / "monitor.db"
+    first = Store(path)
+    poll([rss_source("Ledger", server.url("/feed"))], make_fetcher, first)
+    first.close()
+    reopened = Store(path)
+    state = reopened.source_state("Ledger")
+    assert state.etag and state.last_modified and state.status == "ok"
+    assert reopened.schema_version >= 1 and reopened.count_items() == 3
+    reopened.close()
+
+
+def test_one_source_polled_alone(server, store, make_fetcher):
+    server.route("/feed", Reply(body=fixture_bytes("feeds/ru-rss1.xml"), headers={"Content-Type": "application/rss+xml"}))
+
+    async def go():
+        async with make_fetcher() as fetcher:
+            return await poll_source(rss_source("Pravo", server.url("/feed")), fetcher=fetcher, store=store)
+    report = asyncio.run(go())
+    assert report.status == "ok" and report.new_items == 2
+    assert {row["title"] for row in store.items()} == {
+        "Доклад: вывезенных украинских детей передают в приёмные семьи", "Встреча с читателями в библиотеке"}
