@@ -42,15 +42,13 @@ def declared_charset(body: bytes, content_type: str | None = None) -> str | None
     """The charset named by the Content-Type header, else by the XML declaration or HTML meta tag."""
     if content_type:
         match = _HTTP_CHARSET.search(content_type)
-        if match and _codec(match.group(1).decode() if isinstance(match.group(1), bytes) else match.group(1)):
+        if match:
             return match.group(1)
     head = body[:2048]
     for pattern in (_XML_DECL, _META_CHARSET):
         match = pattern.search(head)
         if match:
-            name = match.group(1).decode("ascii", "replace")
-            if _codec(name):
-                return name
+            return match.group(1).decode("ascii", "replace")
     return None
 
 
@@ -60,7 +58,7 @@ def decode(body: bytes, content_type: str | None = None) -> Decoded | None:
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return Decoded(body[len(bom):].decode(codec, errors="replace"), codec, declared, "bom")
-    if body[:4] in (b"<\x00?\x00", b"\x00<\x00?", b"<\x00\x00\x00", b"\x00\x00\x00<") or body[:4] == b"\x4c\x6f\xa7\x94":
+    if body[:4] in (b"<\x00?\x00", b"\x00<\x00?", b"<\x00\x00\x00", b"\x00\x00\x00<", b"\x4c\x6f\xa7\x94"):
         return None  # UTF-16/32 without BOM or EBCDIC: feedparser's own sniffing handles these
     try:
         text = body.decode("utf-8")
@@ -68,17 +66,24 @@ def decode(body: bytes, content_type: str | None = None) -> Decoded | None:
     except UnicodeDecodeError:
         pass
     codec = _codec(declared) if declared else None
+    if declared and codec is None:
+        return None  # a name Python lacks (VISCII, TCVN, ms-cyrl): feedparser knows more aliases
+    declared_text, declared_mess = None, 1.0
     if codec and codec not in ("utf-8", "ascii"):
         try:
-            text = body.decode(codec)
-            if mess_ratio(text[:20000], maximum_threshold=1.0) < _MESS_LIMIT:
-                return Decoded(text, codec, declared, "declared")
+            declared_text = body.decode(codec)
+            declared_mess = mess_ratio(declared_text[:20000], maximum_threshold=1.0)
         except (UnicodeDecodeError, LookupError):
-            pass
+            declared_text = None
+        if declared_text is not None and declared_mess < _MESS_LIMIT:
+            return Decoded(declared_text, codec, declared, "declared")
     best = from_bytes(body[:200_000]).best()
-    if best is not None and _codec(best.encoding):
-        codec = _codec(best.encoding)
-        return Decoded(body.decode(codec, errors="replace"), codec, declared, "detected")
+    guessed = _codec(best.encoding) if best is not None else None
+    # Overrule a declaration only on clear evidence: the guess must read much cleaner.
+    if guessed and (declared_text is None or best.chaos < declared_mess / 2):
+        return Decoded(body.decode(guessed, errors="replace"), guessed, declared, "detected")
+    if declared_text is not None:
+        return Decoded(declared_text, codec, declared, "declared")
     return Decoded(body.decode("utf-8", errors="replace"), "utf-8", declared, "fallback")
 
 
