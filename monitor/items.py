@@ -20,6 +20,8 @@ class Item:
     guid: str | None = None
     published: datetime | None = None
     author: str = ""
+    lang: str = ""                # ISO 639-1, when known (page metadata or detection)
+    canonical: str = ""           # the page's own canonical URL, once the article was fetched
 
     def key(self, source_name: str) -> str:
         """What makes two items the same: the canonical URL, else the feed's guid, else the text."""
