@@ -9,13 +9,14 @@ only then validated by pydantic; a validation error's location is mapped back to
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -42,8 +43,9 @@ class ConfigError(Exception):
 
 # --- durations ---------------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_DURATION = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_MAX_DURATION_SECONDS = 366 * 86400
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -57,8 +59,12 @@ def parse_duration(value: Any) -> timedelta:
         if not match:
             raise ValueError(f"expected a duration like 30s, 15m, 2h or 1d, got {value!r}")
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if not math.isfinite(seconds):
+        raise ValueError(f"expected a duration like 30s, 15m, 2h or 1d, got {value!r}")
     if seconds <= 0:
         raise ValueError(f"duration must be greater than zero, got {value!r}")
+    if seconds > _MAX_DURATION_SECONDS:
+        raise ValueError(f"duration must be at most 366d, got {value!r}")
     return timedelta(seconds=seconds)
 
 
@@ -98,20 +104,28 @@ class Settings(_Strict):
     contact: str | None = None
     fetch: FetchSettings = Field(default_factory=FetchSettings)
 
+    @field_validator("database")
+    @classmethod
+    def _database_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank (a file path such as data/monitor.db)")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Kyiv)")
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Europe"
+            hint = _did_you_mean(value, available_timezones(), cutoff=0.8) or " (use an IANA name such as Europe/Kyiv)"
+            raise ValueError(f"unknown time zone {value!r}{hint}") from None
         return value
 
 
 class SourceConfig(_Strict):
     """Keys every source has. A source type adds its own keys by subclassing this model."""
 
-    name: str = Field(min_length=1)
+    name: str
     type: str
     url: str
     interval: timedelta = Field(default=timedelta(minutes=30))
@@ -127,14 +141,14 @@ class SourceConfig(_Strict):
     @classmethod
     def _name_not_blank(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("name must not be blank")
+            raise ValueError("must not be blank")
         return value.strip()
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
-            raise ValueError(f"url must start with http:// or https:// and name a host, got {value!r}")
+        if not re.match(r"^https?://[^/\s?#]+\S*$", value, re.IGNORECASE):
+            raise ValueError(f"must start with http:// or https://, name a host and contain no spaces (got {value!r})")
         return value
 
 
@@ -166,6 +180,11 @@ TOP_LEVEL_KEYS = {"settings", "sources", "topics", "channels", "digests"}
 # --- YAML with positions -----------------------------------------------------------------------
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+# Far more than any real sources.yaml; stops an alias "bomb" (or a self-referencing alias) early.
+_MAX_NODES = 200_000
 
 
 class _Located:
@@ -175,32 +194,72 @@ class _Located:
         self.path = path
         self.lines: dict[tuple, int] = {}
         self.secrets: set[str] = set()
+        self._nodes = 0
+        self._constructor = yaml.SafeLoader("")  # builds scalars exactly as yaml.safe_load would
 
     def convert(self, node: yaml.Node, loc: tuple = ()) -> Any:
-        self.lines[loc] = node.start_mark.line + 1
+        """Plain data for `node`. The caller has recorded the line of `loc` itself: for a mapping entry
+        that is the line of its key (not of a block value starting below it), for a list item the item's."""
+        self._nodes += 1
+        if self._nodes > _MAX_NODES:
+            raise ConfigError(self.path, "too many values (an alias expands into a huge or endless structure?)",
+                              node.start_mark.line + 1, _dotted(loc) or None)
+        if not loc:
+            self.lines[loc] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
-            result: dict[str, Any] = {}
+            result = self._merged(node, loc)
+            explicit: dict[str, int] = {}
             for key_node, value_node in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    continue
                 key = self._scalar(key_node, loc)
                 if not isinstance(key, str):
                     key = str(key)
-                if key in result:
-                    raise ConfigError(self.path, f"key '{key}' appears twice", key_node.start_mark.line + 1,
-                                      _dotted(loc + (key,)))
-                self.lines[loc + (key,)] = key_node.start_mark.line + 1
+                key_line = key_node.start_mark.line + 1
+                if key in explicit:
+                    raise ConfigError(self.path, f"key '{key}' appears twice (first on line {explicit[key]})",
+                                      key_line, _dotted(loc + (key,)))
+                explicit[key] = key_line
+                self.lines[loc + (key,)] = key_line
                 result[key] = self.convert(value_node, loc + (key,))
             return result
         if isinstance(node, yaml.SequenceNode):
-            return [self.convert(item, loc + (i,)) for i, item in enumerate(node.value)]
+            items = []
+            for index, item in enumerate(node.value):
+                self.lines[loc + (index,)] = item.start_mark.line + 1
+                items.append(self.convert(item, loc + (index,)))
+            return items
         return self._scalar(node, loc)
+
+    def _merged(self, node: yaml.MappingNode, loc: tuple) -> dict[str, Any]:
+        """Keys brought in by YAML merge keys (`<<: *defaults`); the mapping's own keys override them."""
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                continue
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            # The first mapping listed wins, so convert in reverse and let earlier ones overwrite.
+            for source in reversed(sources):
+                if not isinstance(source, yaml.MappingNode):
+                    raise ConfigError(self.path, "'<<' must merge a mapping, such as an alias '*defaults'",
+                                      source.start_mark.line + 1, _dotted(loc + ("<<",)))
+                result.update(self.convert(source, loc))
+        return result
 
     def _scalar(self, node: yaml.Node, loc: tuple) -> Any:
         if not isinstance(node, yaml.ScalarNode):
-            raise ConfigError(self.path, "a key must be plain text", node.start_mark.line + 1, _dotted(loc))
-        if node.tag == "tag:yaml.org,2002:str":
+            raise ConfigError(self.path, "a key must be plain text", node.start_mark.line + 1, _dotted(loc) or None)
+        if node.tag == _STR_TAG:
             return self._expand(node.value, node, loc)
-        # The composer already resolved the implicit tag (int, bool, null, ...): construct it.
-        return yaml.safe_load(node.value) if node.value.strip() else None
+        if node.tag == _TIMESTAMP_TAG:
+            return node.value  # dates stay text: no setting wants a date object
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError:
+            raise ConfigError(self.path, f"unsupported YAML tag {node.tag!r} (remove it, or quote the value)",
+                              node.start_mark.line + 1, _dotted(loc) or None) from None
+        except (ValueError, TypeError):
+            return node.value
 
     def _expand(self, text: str, node: yaml.Node, loc: tuple) -> str:
         def substitute(match: re.Match) -> str:
@@ -209,8 +268,9 @@ class _Located:
             if value is None:
                 if default is not None:
                     return default
-                raise ConfigError(self.path, f"environment variable {name} is not set (referenced as ${{{name}}})",
-                                  node.start_mark.line + 1, _dotted(loc))
+                raise ConfigError(self.path, f"environment variable {name} is not set (referenced as ${{{name}}};"
+                                  f" set it or write ${{{name}:-default}})", node.start_mark.line + 1,
+                                  _dotted(loc) or None)
             if value:
                 self.secrets.add(value)
             return value
@@ -265,22 +325,26 @@ def load_config(path: str | os.PathLike) -> Config:
 
 
 def parse_config(text: str, path: Path) -> Config:
+    located = _Located(path)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or "invalid YAML"
-        context = f" ({exc.context})" if exc.context else ""
-        raise ConfigError(path, f"YAML syntax error: {problem}{context}", mark.line + 1 if mark else None)
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, f"YAML error: {exc}")
+        return _parse(text, path, located)
+    except ConfigError as exc:
+        # A value from ${VAR} may be quoted back in the message ("got '...'"): hide it there too.
+        for secret in sorted((s for s in located.secrets if len(s) >= 4), key=len, reverse=True):
+            exc.message = exc.message.replace(secret, "***")
+        raise
+    except RecursionError:
+        raise ConfigError(path, "nested too deeply (or an alias refers to itself)") from None
+
+
+def _parse(text: str, path: Path, located: _Located) -> Config:
+    node = _compose(text, path)
     if node is None:
         raise ConfigError(path, "file is empty; it needs at least a 'sources:' list", 1)
     if not isinstance(node, yaml.MappingNode):
         raise ConfigError(path, "the top level must be a mapping with 'settings:' and 'sources:'",
                           node.start_mark.line + 1)
 
-    located = _Located(path)
     data = located.convert(node)
 
     for key in data:
@@ -288,11 +352,16 @@ def parse_config(text: str, path: Path) -> Config:
             raise ConfigError(path, f"unknown top-level key {key!r}{_did_you_mean(key, TOP_LEVEL_KEYS)}",
                               located.lines.get((key,)), key)
 
-    settings = _validate(Settings, data.get("settings") or {}, ("settings",), located)
+    raw_settings = data.get("settings")
+    settings = _validate(Settings, {} if raw_settings is None else raw_settings, ("settings",), located)
 
-    raw_sources = data.get("sources")
-    if raw_sources is None:
-        raise ConfigError(path, "no 'sources:' list; add at least one source", 1, "sources")
+    if "sources" not in data:
+        raise ConfigError(path, "required key 'sources' is missing; add a list with at least one source", 1,
+                          "sources")
+    raw_sources = data["sources"]
+    if raw_sources is None or raw_sources == []:
+        raise ConfigError(path, "the list is empty; add at least one source ('- name: ...', 'type: rss', 'url: ...')",
+                          located.lines.get(("sources",)), "sources")
     if not isinstance(raw_sources, list):
         raise ConfigError(path, "must be a list of sources (each item starting with '- name:')",
                           located.lines.get(("sources",)), "sources")
@@ -300,6 +369,7 @@ def parse_config(text: str, path: Path) -> Config:
     from monitor.sources import source_types  # late import: source types register on import
 
     registry = source_types()
+    known_types = ", ".join(sorted(registry))
     sources: list[SourceConfig] = []
     seen: dict[str, int] = {}
     for index, raw_source in enumerate(raw_sources):
@@ -307,14 +377,17 @@ def parse_config(text: str, path: Path) -> Config:
         if not isinstance(raw_source, dict):
             raise ConfigError(path, "each source must be a mapping with name, type and url",
                               located.lines.get(loc), _dotted(loc))
-        kind = raw_source.get("type")
-        if kind is None:
-            raise ConfigError(path, "missing 'type' (one of: " + ", ".join(sorted(registry)) + ")",
-                              located.lines.get(loc), _dotted(loc + ("type",)))
-        if kind not in registry:
+        type_loc = loc + ("type",)
+        if "type" not in raw_source:
+            raise ConfigError(path, f"required key 'type' is missing (one of: {known_types})",
+                              located.lines.get(loc), _dotted(type_loc))
+        kind = raw_source["type"]
+        if kind is None or kind == "":
+            raise ConfigError(path, f"is empty (one of: {known_types})", located.lines.get(type_loc),
+                              _dotted(type_loc))
+        if not isinstance(kind, str) or kind not in registry:
             raise ConfigError(path, f"unknown source type {kind!r}{_did_you_mean(str(kind), registry)}"
-                              f" (known: {', '.join(sorted(registry))})",
-                              located.lines.get(loc + ("type",)), _dotted(loc + ("type",)))
+                              f" (known: {known_types})", located.lines.get(type_loc), _dotted(type_loc))
         source = _validate(registry[kind].options, raw_source, loc, located)
         if source.name in seen:
             raise ConfigError(path, f"duplicate source name {source.name!r} (first used on line {seen[source.name]})",
@@ -326,27 +399,84 @@ def parse_config(text: str, path: Path) -> Config:
     return Config(path=path, settings=settings, sources=sources, secrets=frozenset(located.secrets), extra=extra)
 
 
+def _compose(text: str, path: Path) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark, problem, context = exc.problem_mark or exc.context_mark, exc.problem or "invalid YAML", exc.context
+        started = exc.context_mark
+        if context and problem.startswith("but "):  # "expected a single document ..., but found another"
+            message = f"{context}, {problem}"
+        elif context and started is not None and "end of stream" in problem:
+            # The file ended inside something left open: the place it was opened is what to fix.
+            mark = started
+            message = f"{problem} ({context} that starts on this line; is a quote or bracket left open?)"
+        elif context and started is not None and mark is not None and started.line != mark.line:
+            message = f"{problem} ({context} started on line {started.line + 1})"
+        elif context:
+            message = f"{problem} ({context})"
+        else:
+            message = problem
+        if "\\t" in problem:
+            message += "; YAML does not allow tabs for indentation, use spaces"
+        raise ConfigError(path, f"YAML syntax error: {message}", mark.line + 1 if mark else None) from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ConfigError(path, f"unacceptable character U+{code:04X} (control characters are not allowed in YAML)",
+                          line) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, f"YAML error: {exc}") from None
+
+
 def _validate(model: type[BaseModel], data: Any, loc: tuple, located: _Located):
     if not isinstance(data, dict):
-        raise ConfigError(located.path, "must be a mapping", located.lines.get(loc), _dotted(loc))
+        raise ConfigError(located.path, "must be a mapping (indented 'key: value' lines)", located.lines.get(loc),
+                          _dotted(loc))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
+        # Report the problem that comes first in the file, as a reader would meet it.
+        errors = exc.errors()
+        error = min(errors, key=lambda e: _line_for(located, loc + tuple(e["loc"])) or 0)
         err_loc = loc + tuple(error["loc"])
-        key = _dotted(err_loc)
-        line = _line_for(located, err_loc)
-        kind = error["type"]
-        if kind == "extra_forbidden":
-            known = _model_keys(model, error["loc"][:-1])
-            message = f"unknown key {error['loc'][-1]!r}{_did_you_mean(str(error['loc'][-1]), known)}"
-        elif kind == "missing":
-            message = "required key is missing"
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            if "input" in error and kind not in ("value_error",) and not isinstance(error["input"], (dict, list)):
-                message += f" (got {error['input']!r})"
-        raise ConfigError(located.path, message, line, key) from None
+        raise ConfigError(located.path, _message(model, error), _line_for(located, err_loc), _dotted(err_loc)) from None
+
+
+def _message(model: type[BaseModel], error: dict) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        known = _model_keys(model, error["loc"][:-1])
+        return f"unknown key {error['loc'][-1]!r}{_did_you_mean(str(error['loc'][-1]), known)}"
+    if kind == "missing":
+        return f"required key {error['loc'][-1]!r} is missing"
+    if kind == "value_error":
+        return error["msg"].removeprefix("Value error, ")
+    if kind == "string_type":
+        if isinstance(value, (bool, int, float)):
+            return f"expected text, got {value!r}; put the value in quotes"
+        return f"expected text, got {_describe(value)}"
+    if kind == "list_type":
+        return f"must be a list such as [a, b], got {_describe(value)}"
+    if kind in ("model_type", "dict_type"):
+        return f"must be a mapping (indented 'key: value' lines), got {_describe(value)}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false, got {_describe(value)}"
+    message = re.sub(r"^Input should be\b", "must be", error["msg"])
+    if "input" in error and not isinstance(value, (dict, list)):
+        message += f" (got {value!r})"
+    return message
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
 
 
 def _model_keys(model: type[BaseModel], sub_loc: tuple) -> set[str]:
@@ -361,6 +491,7 @@ def _model_keys(model: type[BaseModel], sub_loc: tuple) -> set[str]:
     return set(model.model_fields)
 
 
-def _did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+def _did_you_mean(word: str, choices, cutoff: float = 0.6) -> str:
+    by_lower = {str(choice).lower(): str(choice) for choice in choices}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=cutoff)
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
