@@ -1,0 +1,30 @@
+"""Topic detection: Lucene-style boolean queries over normalized, morphology-aware tokens.
+
+Pure functions and plain data: nothing here does I/O beyond reading the shipped topic files.
+"""
+
+from .lang import detect_language
+from .match import (
+    Classification,
+    Matcher,
+    Topic,
+    classify_jsonl,
+    compile_topic,
+    default_topics,
+    load_topic_file,
+    strip_comments,
+)
+from .query import TopicSyntaxError
+
+__all__ = [
+    "Classification",
+    "Matcher",
+    "Topic",
+    "TopicSyntaxError",
+    "classify_jsonl",
+    "compile_topic",
+    "default_topics",
+    "detect_language",
+    "load_topic_file",
+    "strip_comments",
+]

@@ -1,0 +1,267 @@
+"""Topics, classification of articles, snippets and the JSONL contract of `monitor classify`.
+
+Snippet format: plain text (never HTML), the sentence(s) holding the hits, each hit wrapped in
+``**…**`` (Markdown bold, readable as is in a terminal or an e-mail). Sentences are joined with
+" … "; a title used as a snippet sentence is followed by " — ".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+
+from .lang import detect_language
+from .morphology import DEFAULT_BACKEND, Backend
+from .normalize import TOKEN_RE, clean_display, normalize_tokens, squash_spaces
+from .query import Doc, Memo, Node, Phrase, Term, TopicSyntaxError, evaluate, leaves, parse_query
+
+MARK = "**"
+SNIPPET_SENTENCES = 2
+SNIPPET_MAX_CHARS = 600  # per sentence; longer ones are cut around their hits
+DEFAULT_TOPIC_FILES = ("deported-children.topic",)
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    query: str
+    node: Node
+    languages: tuple[str, ...] | None = None  # None: every language
+    exclude: Node | None = None
+    terms: tuple[Term | Phrase, ...] = ()  # leaves of `node`, for reporting matched terms
+
+
+@dataclass
+class Classification:
+    match: bool
+    topics: list[str]
+    lang: str
+    terms: list[str]
+    snippet: str
+
+
+def compile_topic(
+    name: str,
+    query: str,
+    *,
+    languages: list[str] | None = None,
+    exclude: str | None = None,
+    morphology: Backend = DEFAULT_BACKEND,
+) -> Topic:
+    """Compile a query; raises TopicSyntaxError naming the topic and the 0-based position.
+    A syntax error in ``exclude`` is reported for topic "NAME (exclude)"."""
+    node = parse_query(name, query, morphology)
+    excl = parse_query(f"{name} (exclude)", exclude, morphology) if exclude else None
+    seen: dict[Term | Phrase, None] = dict.fromkeys(leaves(node))
+    langs = tuple(l.strip().lower() for l in languages) if languages else None
+    return Topic(name, query, node, langs, excl, tuple(seen))
+
+
+def strip_comments(source: str) -> str:
+    """Blank out ``#`` comments (to the end of the line, outside phrases) with spaces, so that
+    syntax-error positions still point into the file as written."""
+    out = []
+    for line in source.splitlines(keepends=True):
+        in_quote = False
+        for i, c in enumerate(line):
+            if c == '"':
+                in_quote = not in_quote
+            elif c == "#" and not in_quote:
+                end = len(line.rstrip("\r\n"))
+                line = line[:i] + " " * (end - i) + line[end:]
+                break
+        out.append(line)
+    return "".join(out)
+
+
+def load_topic_file(name: str, source: str, *, morphology: Backend = DEFAULT_BACKEND) -> Topic:
+    return compile_topic(name, strip_comments(source), morphology=morphology)
+
+
+def default_topics(*, morphology: Backend = DEFAULT_BACKEND) -> list[Topic]:
+    """The topics shipped with the package (``*.topic`` files next to this module)."""
+    pkg = resources.files(__package__)
+    return [
+        load_topic_file(f.removesuffix(".topic"), (pkg / f).read_text(encoding="utf-8"),
+                        morphology=morphology)
+        for f in DEFAULT_TOPIC_FILES
+    ]
+
+
+# ---------------------------------------------------------------- articles
+
+
+@dataclass
+class Article:
+    """Display text (for snippets) and the normalized token index."""
+
+    title: str
+    text: str
+    lang: str
+    doc: Doc
+
+
+def prepare(title: str, text: str, stem_cache: dict[tuple[str, str], str]) -> Article:
+    title = squash_spaces(clean_display(title or ""))
+    text = clean_display(text or "")
+    title_tokens = TOKEN_RE.findall(title)
+    doc = Doc(normalize_tokens(title_tokens + TOKEN_RE.findall(text)), len(title_tokens),
+              stem_cache)
+    return Article(title, text, detect_language(title, text), doc)
+
+
+@dataclass
+class Matcher:
+    topics: list[Topic]
+    # Stems of text words, shared across articles: news vocabulary repeats, stemming is slow-ish.
+    _stem_cache: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+
+    def classify(self, title: str, text: str) -> Classification:
+        if len(self._stem_cache) > 200_000:
+            self._stem_cache.clear()
+        art = prepare(title, text, self._stem_cache)
+        matched: list[str] = []
+        hits: set[int] = set()
+        terms: dict[str, int] = {}
+        for topic in self.topics:
+            if topic.languages is not None and art.lang not in topic.languages:
+                continue
+            memo: Memo = {}
+            got = evaluate(topic.node, art.doc, memo)
+            if got is None:
+                continue
+            if topic.exclude is not None and evaluate(topic.exclude, art.doc, {}) is not None:
+                continue
+            matched.append(topic.name)
+            hits.update(got)
+            hit_set = set(got)
+            # A label is reported when every leaf carrying it has a hit: the words of
+            # '"з окупован*"~1' share that label, and "з" alone is not a matched term.
+            firsts: dict[str, list[int | None]] = {}
+            for leaf in topic.terms:
+                first = next((p for p in memo.get(leaf, ()) if p in hit_set), None)
+                firsts.setdefault(leaf.label, []).append(first)
+            for label, got_firsts in firsts.items():
+                if None not in got_firsts:
+                    first = min(got_firsts)
+                    terms[label] = min(first, terms.get(label, first))
+        if not matched:
+            return Classification(False, [], art.lang, [], "")
+        ordered_terms = sorted(terms, key=terms.__getitem__)
+        return Classification(True, matched, art.lang, ordered_terms, snippet(art, hits))
+
+
+# ---------------------------------------------------------------- snippets
+
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?…])[\"»”')\]]*\s+|\n\s*")
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    out, start = [], 0
+    for m in _SENTENCE_END_RE.finditer(text):
+        if m.start() > start:
+            out.append((start, m.start()))
+        start = m.end()
+    if start < len(text):
+        out.append((start, len(text)))
+    return out
+
+
+_JOINABLE_RE = re.compile(r"[\s\-‐‑–]*")  # hits separated only by these are marked as one
+
+
+def _merge(s: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Adjacent hits (a phrase, Lvova-Belova) become one marked span: **Bring Kids Back**."""
+    out: list[tuple[int, int]] = []
+    for a, b in hits:
+        if out and _JOINABLE_RE.fullmatch(s, out[-1][1], a):
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def _mark(s: str, start: int, end: int, hits: list[tuple[int, int]]) -> str:
+    """Sentence s[start:end] with hit spans wrapped in MARK, cut around hits if too long."""
+    hits = _merge(s, hits)
+    if end - start > SNIPPET_MAX_CHARS and hits:
+        centre = (hits[0][0] + hits[-1][1]) // 2
+        lo = max(start, min(centre - SNIPPET_MAX_CHARS // 2, end - SNIPPET_MAX_CHARS))
+        hi = min(end, lo + SNIPPET_MAX_CHARS)
+        hits = [(a, b) for a, b in hits if a >= lo and b <= hi]
+        prefix, suffix = ("…" if lo > start else ""), ("…" if hi < end else "")
+        start, end = lo, hi
+    else:
+        prefix = suffix = ""
+    parts, cur = [], start
+    for a, b in hits:
+        parts += [s[cur:a], MARK, s[a:b], MARK]
+        cur = b
+    parts.append(s[cur:end])
+    return prefix + squash_spaces("".join(parts)) + suffix
+
+
+def snippet(art: Article, hits: set[int]) -> str:
+    doc = art.doc
+    # Token spans are only needed here, for matching articles: found again rather than stored.
+    spans_by_source: dict[int, list[tuple[int, int, str]]] = {0: [], 1: []}
+    i = 0
+    for source, s in ((0, art.title), (1, art.text)):
+        for m in TOKEN_RE.finditer(s):
+            if doc.position(i) in hits:
+                spans_by_source[source].append((m.start(), m.end(), doc.tokens[i]))
+            i += 1
+    # Candidate sentences: the title as one sentence, then the text's sentences.
+    candidates = []  # (distinct hit words, -order, source, start, end, hit spans)
+    order = 0
+    for source, s in ((0, art.title), (1, art.text)):
+        sentences = [(0, len(s))] if source == 0 else _sentences(s)
+        spans, k = spans_by_source[source], 0
+        for start, end in sentences:  # both sorted: walk them together
+            inside = []
+            while k < len(spans) and spans[k][0] < end:
+                if spans[k][0] >= start:
+                    inside.append(spans[k])
+                k += 1
+            if inside:
+                candidates.append((len({w for *_, w in inside}), -order, source, start, end,
+                                   [(a, b) for a, b, _ in inside]))
+            order += 1
+    best = sorted(candidates, reverse=True)[:SNIPPET_SENTENCES]
+    best.sort(key=lambda c: -c[1])  # back to reading order
+    pieces = []
+    for _, _, source, start, end, spans in best:
+        text = art.title if source == 0 else art.text
+        pieces.append((source, _mark(text, start, end, spans)))
+    out = ""
+    for i, (source, piece) in enumerate(pieces):
+        if i:
+            out += " — " if pieces[i - 1][0] == 0 else " … "
+        out += piece
+    return out
+
+
+# ---------------------------------------------------------------- JSONL
+
+
+def classify_jsonl(lines: Iterable[str], matcher: Matcher) -> Iterator[str]:
+    """One output line per non-blank input line. A line that is not a JSON object yields
+    ``{"id": null, "match": false, ..., "error": "..."}`` so that outputs stay aligned."""
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as err:
+            yield json.dumps({"id": None, "match": False, "topics": [], "lang": "und", "terms": [],
+                              "snippet": "", "error": f"line {lineno}: {err}"}, ensure_ascii=False)
+            continue
+        c = matcher.classify(str(obj.get("title") or ""), str(obj.get("text") or ""))
+        yield json.dumps({"id": obj.get("id"), "match": c.match, "topics": c.topics,
+                          "lang": c.lang, "terms": c.terms, "snippet": c.snippet},
+                         ensure_ascii=False)

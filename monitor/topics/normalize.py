@@ -1,0 +1,86 @@
+"""Text normalization shared by documents and queries.
+
+Both sides go through the same steps so that a query term written one way matches a text
+written another way: HTML entities, invisible characters, NFKC, casefold, apostrophe
+variants, ё→е, and Latin/Cyrillic look-alike letters mixed inside one word.
+
+Tokens are found on the *display* text (entities decoded, invisible characters removed) so
+that their character spans can be used to mark hits in snippets; normalization is then
+applied to the token strings only.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+# Soft hyphen, zero-width space/joiners, word joiner, BOM, combining acute (Russian stress marks
+# split words otherwise): invisible in print, so dropping them changes nothing a reader sees.
+_INVISIBLE_RE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff\u0301]")
+_TAG_RE = re.compile(r"<[^<>]{0,500}>")
+_SPACE_RE = re.compile(r"\s+")
+
+# Ukrainian writes the apostrophe (п'ять, дев'ять) with any of these; one canonical form.
+APOSTROPHES = "'\u2019\u02bc`\u2018\u00b4\u02b9"
+# A word: letters/digits, with apostrophes allowed *inside* (not at the edges, where they are quotes).
+TOKEN_RE = re.compile(r"\w+(?:[" + re.escape(APOSTROPHES) + r"]\w+)*")
+
+# Replaced with str.replace, which is much faster than str.translate on long texts.
+_FOLD = [(a, "'") for a in APOSTROPHES[1:]] + [("ё", "е")]
+
+# Look-alike letters (after casefold). A word mixing scripts is folded to its dominant script.
+_LAT_TO_CYR = str.maketrans("aceiopxykmhtb", "асеіорхукмнтв")
+_CYR_TO_LAT = str.maketrans("асеіорхукмнтвј", "aceiopxykmhtbj")
+_LAT_RE = re.compile(r"[a-z]")
+_CYR_RE = re.compile(r"[а-яіїєґ]")
+# Cheap pre-check over the whole normalized string: a Latin letter touching a Cyrillic one.
+# (A leading \w* would make the scan quadratic-ish; real mixed words have such a seam.)
+_SEAM_RE = re.compile(r"[a-z][а-яіїєґ]|[а-яіїєґ][a-z]")
+
+
+def clean_display(text: str) -> str:
+    """Plain display text: HTML entities decoded, tags and invisible characters removed."""
+    if "&" in text:
+        text = html.unescape(text)
+    if "<" in text:
+        text = _TAG_RE.sub(" ", text)
+    return _INVISIBLE_RE.sub("", text)
+
+
+def squash_spaces(text: str) -> str:
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+def fold_mixed_script(word: str) -> str:
+    """Fold a word that mixes Latin and Cyrillic letters to the script most of its letters use
+    ("дeпортація" with a Latin e → all Cyrillic): such words are typos or filter evasion."""
+    lat = len(_LAT_RE.findall(word))
+    cyr = len(_CYR_RE.findall(word))
+    if not lat or not cyr:
+        return word
+    return word.translate(_LAT_TO_CYR if cyr >= lat else _CYR_TO_LAT)
+
+
+def normalize_tokens(tokens: list[str]) -> list[str]:
+    """Normalize many tokens with one pass of each C-level operation (the hot path):
+    join, NFKC, casefold, translate, split. "\\n" never appears inside a \\w token."""
+    if not tokens:
+        return []
+    joined = unicodedata.normalize("NFKC", "\n".join(tokens)).casefold()
+    for old, new in _FOLD:
+        if old in joined:
+            joined = joined.replace(old, new)
+    out = joined.split("\n")
+    if _SEAM_RE.search(joined):
+        out = [fold_mixed_script(t) if _SEAM_RE.search(t) else t for t in out]
+    return out
+
+
+def normalize_word(word: str) -> str:
+    return normalize_tokens([word])[0]
+
+
+def tokenize(text: str) -> list[str]:
+    """Normalized tokens of a raw string (used for query words and phrases)."""
+    return normalize_tokens(TOKEN_RE.findall(clean_display(text)))

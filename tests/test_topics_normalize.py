@@ -1,0 +1,55 @@
+"""Normalization rules and language detection."""
+
+import pytest
+
+from monitor.topics import Matcher, compile_topic, detect_language
+from monitor.topics.normalize import fold_mixed_script, normalize_word, tokenize
+
+
+def test_nfkc_and_casefold():
+    assert tokenize("ＤＥＰＯＲＴＡＴＩＯＮ ﬁle") == ["deportation", "file"]
+    assert normalize_word("ДЕПОРТАЦІЯ") == "депортація"
+
+
+@pytest.mark.parametrize("apostrophe", ["'", "\u2019", "\u02bc", "`"])
+def test_ukrainian_apostrophes(apostrophe):
+    assert tokenize(f"дев{apostrophe}ять сім{apostrophe}ї") == ["дев'ять", "сім'ї"]
+
+
+def test_soft_hyphen_and_zero_width_characters():
+    assert tokenize("депор\u00adтація ді\u200bтей\u200d") == ["депортація", "дітей"]
+
+
+def test_yo_folds_to_ye():
+    assert tokenize("ребёнок Ребёнка") == ["ребенок", "ребенка"]
+
+
+def test_mixed_latin_cyrillic_word_folds_to_dominant_script():
+    assert fold_mixed_script("дeпортaция") == "депортация"  # Latin e, a in Cyrillic word
+    assert fold_mixed_script("dероrtation") == "deportation"  # Cyrillic е, о, р in Latin word
+    assert tokenize("ДEПОРТАЦІЯ") == ["депортація"]  # Latin capital E
+    assert fold_mixed_script("Київ") == "Київ"
+
+
+def test_html_entities_and_tags():
+    assert tokenize("children&#x27;s &amp; <b>deport&shy;ed</b>") == ["children's", "deported"]
+
+
+def test_normalization_applies_when_matching():
+    m = Matcher([compile_topic("t", '"депортація дітей" AND ребёнок')])
+    assert m.classify("", "ДЕПОР\u00adТAЦІЯ ДІТЕЙ; судьба ребенка").match
+
+
+@pytest.mark.parametrize(
+    "title, text, lang",
+    [
+        ("Children taken", "The children were taken to Russia in 2022.", "en"),
+        ("Діти", "Їх вивезли до Росії, повідомила влада області.", "uk"),
+        ("Дети", "Их вывезли в Россию, сообщили в ведомстве, это подтвердил источник.", "ru"),
+        ("", "", "und"),
+        ("", "Die Kinder wurden nach Russland gebracht, und das ist nicht neu", "und"),
+        ("Rates", "Inflation slowed.", "en"),
+    ],
+)
+def test_language_detection(title, text, lang):
+    assert detect_language(title, text) == lang
