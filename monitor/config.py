@@ -152,15 +152,58 @@ class SourceConfig(_Strict):
         return value
 
 
+class TopicConfig(_Strict):
+    """A user topic (or an override of a shipped one) under `topics:`."""
+
+    query: str
+    languages: list[str] | None = None
+    exclude: str | None = None
+
+
+class DigestConfig(_Strict):
+    name: str
+    schedule: str = "0 8 * * *"          # cron: minute hour day month weekday, in settings.timezone
+    channels: list[str] | None = None    # None: every configured channel
+    topics: list[str] | None = None      # None: every topic
+    tags: list[str] | None = None        # None: every source; else sources with any of these tags
+    send_empty: bool = False
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a valid cron schedule {value!r} ({exc}); e.g. '0 8 * * *' for 08:00 daily")
+        return value
+
+
+class AlertConfig(_Strict):
+    """Immediate messages, one per newly matched story (no schedule)."""
+
+    name: str
+    channels: list[str] | None = None
+    topics: list[str] | None = None
+    tags: list[str] | None = None
+
+
+DEFAULT_CHANNEL = "files"
+DEFAULT_DIGEST = "daily"
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
     settings: Settings
     sources: list[SourceConfig]
+    topics: dict[str, TopicConfig] = field(default_factory=dict)
+    channels: dict[str, Any] = field(default_factory=dict)   # name → a channel type's options model
+    digests: list[DigestConfig] = field(default_factory=list)
+    alerts: list[AlertConfig] = field(default_factory=list)
     # Values that came from ${VAR} expansion: logging redacts them wherever they appear.
     secrets: frozenset[str] = field(default_factory=frozenset)
-    # Sections owned by later stages (topics, channels, digests), validated by their owners.
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def database_path(self) -> Path:
@@ -174,7 +217,7 @@ class Config:
         raise KeyError(name)
 
 
-TOP_LEVEL_KEYS = {"settings", "sources", "topics", "channels", "digests"}
+TOP_LEVEL_KEYS = {"settings", "sources", "topics", "channels", "digests", "alerts"}
 
 
 # --- YAML with positions -----------------------------------------------------------------------
@@ -395,8 +438,112 @@ def _parse(text: str, path: Path, located: _Located) -> Config:
         seen[source.name] = located.lines.get(loc + ("name",)) or 0
         sources.append(source)
 
-    extra = {key: data[key] for key in data if key not in ("settings", "sources")}
-    return Config(path=path, settings=settings, sources=sources, secrets=frozenset(located.secrets), extra=extra)
+    topics = _parse_topics(data.get("topics"), located)
+    channels = _parse_channels(data.get("channels"), located)
+    digests = _parse_named(DigestConfig, data.get("digests"), "digests", located)
+    alerts = _parse_named(AlertConfig, data.get("alerts"), "alerts", located)
+    if not channels:
+        from monitor.notify.file import FileChannelConfig
+
+        channels = {DEFAULT_CHANNEL: FileChannelConfig(type="file")}
+    if "digests" not in data:
+        digests = [DigestConfig(name=DEFAULT_DIGEST)]
+    _check_references(digests, alerts, channels, topics, sources, located)
+    return Config(path=path, settings=settings, sources=sources, topics=topics, channels=channels,
+                  digests=digests, alerts=alerts, secrets=frozenset(located.secrets))
+
+
+def _parse_topics(raw: Any, located: _Located) -> dict[str, TopicConfig]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(located.path, "must be a mapping of topic name to {query: ...}",
+                          located.lines.get(("topics",)), "topics")
+    from monitor.topics import TopicSyntaxError, compile_topic
+
+    topics = {}
+    for name, body in raw.items():
+        loc = ("topics", name)
+        if isinstance(body, str):
+            body = {"query": body}
+        topic = _validate(TopicConfig, body, loc, located)
+        for key in ("query", "exclude"):
+            text = getattr(topic, key)
+            if text is None:
+                continue
+            try:
+                compile_topic(str(name), text if key == "query" else topic.query,
+                              languages=topic.languages, exclude=text if key == "exclude" else None)
+            except TopicSyntaxError as exc:
+                raise ConfigError(located.path, f"topic {name!r}: syntax error at position {exc.position}: "
+                                  f"{exc.message}", _line_for(located, loc + (key,)), _dotted(loc + (key,))) from None
+        topics[str(name)] = topic
+    return topics
+
+
+def _parse_channels(raw: Any, located: _Located) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(located.path, "must be a mapping of channel name to its settings (type: email, ...)",
+                          located.lines.get(("channels",)), "channels")
+    from monitor.notify import channel_types
+
+    registry = channel_types()
+    known = ", ".join(sorted(registry))
+    channels = {}
+    for name, body in raw.items():
+        loc = ("channels", name)
+        if not isinstance(body, dict) or "type" not in body:
+            raise ConfigError(located.path, f"each channel needs a 'type' (one of: {known})",
+                              located.lines.get(loc), _dotted(loc))
+        kind = body["type"]
+        if not isinstance(kind, str) or kind not in registry:
+            raise ConfigError(located.path, f"unknown channel type {kind!r}{_did_you_mean(str(kind), registry)}"
+                              f" (known: {known})", _line_for(located, loc + ("type",)), _dotted(loc + ("type",)))
+        channels[str(name)] = _validate(registry[kind].options, body, loc, located)
+    return channels
+
+
+def _parse_named(model: type[BaseModel], raw: Any, section: str, located: _Located) -> list:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(located.path, "must be a list (each item starting with '- name:')",
+                          located.lines.get((section,)), section)
+    entries, seen = [], {}
+    for index, body in enumerate(raw):
+        loc = (section, index)
+        entry = _validate(model, body, loc, located)
+        if entry.name in seen:
+            raise ConfigError(located.path, f"duplicate name {entry.name!r} (first used on line {seen[entry.name]})",
+                              _line_for(located, loc + ("name",)), _dotted(loc + ("name",)))
+        seen[entry.name] = _line_for(located, loc + ("name",))
+        entries.append(entry)
+    return entries
+
+
+def _check_references(digests, alerts, channels, topics, sources, located: _Located) -> None:
+    """Digests and alerts must name channels, topics and tags that exist."""
+    from monitor.topics import default_topics
+
+    topic_names = set(topics) | {topic.name for topic in default_topics()}
+    tags = {tag for source in sources for tag in source.tags}
+    names: dict[str, str] = {}
+    for section, entries in (("digests", digests), ("alerts", alerts)):
+        for index, entry in enumerate(entries):
+            loc = (section, index)
+            if entry.name in names:
+                raise ConfigError(located.path, f"name {entry.name!r} is already used by one of the {names[entry.name]}",
+                                  _line_for(located, loc + ("name",)), _dotted(loc + ("name",)))
+            names[entry.name] = section
+            for key, known in (("channels", set(channels)), ("topics", topic_names), ("tags", tags)):
+                for position, value in enumerate(getattr(entry, key) or []):
+                    if value not in known:
+                        listed = ", ".join(sorted(known)) or "none"
+                        raise ConfigError(located.path, f"unknown {key[:-1]} {value!r}{_did_you_mean(value, known)}"
+                                          f" (known: {listed})", _line_for(located, loc + (key, position)),
+                                          _dotted(loc + (key, position)))
 
 
 def _compose(text: str, path: Path) -> yaml.Node | None:

@@ -74,3 +74,4 @@ class PollReport:
     seconds: float = 0.0
     error: str | None = None
     warning: str | None = None
+    matched_ids: tuple[int, ...] = ()   # ids of new items that matched a topic

@@ -49,7 +49,7 @@ def setup_logging(fmt: str = "text", verbose: int = 0, secrets: Iterable[str] = 
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose or fmt == "json" else logging.INFO)
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
     # Libraries speak only when asked for -vv.
-    for noisy in ("httpx", "httpcore", "apscheduler"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "pymorphy3", "trafilatura", "apprise", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)

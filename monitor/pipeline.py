@@ -1,33 +1,45 @@
-"""Polls one source end to end: fetch → parse → store. One source's failure is its own."""
+"""Polls one source end to end: fetch → parse → new? → full article → match → store.
+
+One source's failure is its own: whatever it sends back, the others go on.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from monitor.config import SourceConfig
 from monitor.fetch import Fetcher, FetchError
-from monitor.items import PollReport
+from monitor.items import Item, PollReport
 from monitor.sources import SourceError, source_type
-from monitor.store import Store
+from monitor.store import Match, Store
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+# Fills in the full text of new items (fetch_article); the identity when not given.
+Enrich = Callable[[list[Item], SourceConfig, Fetcher], Awaitable[list[Item]]]
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-async def poll_source(source: SourceConfig, *, fetcher: Fetcher, store: Store, now: Clock = utc_now) -> PollReport:
+async def poll_source(source: SourceConfig, *, fetcher: Fetcher, store: Store, now: Clock = utc_now,
+                      matcher=None, enrich: Enrich | None = None) -> PollReport:
+    """`matcher` is a monitor.topics.Matcher (None: store without matching)."""
     started = time.monotonic()
     state = store.source_state(source.name)
     try:
         collected = await source_type(source.type).collect(source, fetcher, state)
+        fresh = _unseen(collected.items, source.name, store)
+        if fresh and enrich is not None:
+            fresh = await enrich(fresh, source, fetcher)
+        fresh, matches = _match(fresh, source.name, matcher) if matcher is not None else (fresh, {})
     except (FetchError, SourceError) as exc:
         return _failed(source, store, now, str(exc), started)
     except asyncio.CancelledError:
@@ -36,16 +48,41 @@ async def poll_source(source: SourceConfig, *, fetcher: Fetcher, store: Store, n
         log.exception("source %r: unexpected error", source.name)
         return _failed(source, store, now, f"internal error: {type(exc).__name__}: {exc}", started)
 
-    new = [] if collected.not_modified else store.add_items(source.name, collected.items, now())
+    new = [] if collected.not_modified else store.add_items(source.name, fresh, now(), matches)
     store.record_success(source.name, now(), etag=collected.etag, last_modified=collected.last_modified,
                          body_hash=collected.body_hash, new_items=len(new), not_modified=collected.not_modified,
                          warning=collected.warning)
     if collected.warning:
         log.warning("source %r: %s", source.name, collected.warning)
+    matched = tuple(stored.id for stored in new if matches.get(stored.key))
     status = "not_modified" if collected.not_modified else "ok"
-    log.info("source %r: %s, %d new of %d", source.name, status, len(new), len(collected.items))
+    log.info("source %r: %s, %d new of %d, %d matched", source.name, status, len(new), len(collected.items),
+             len(matched))
     return PollReport(source.name, status, new_items=len(new), seen_items=len(collected.items),
-                      seconds=time.monotonic() - started, warning=collected.warning)
+                      seconds=time.monotonic() - started, warning=collected.warning, matched_ids=matched)
+
+
+def _unseen(items: list[Item], source_name: str, store: Store) -> list[Item]:
+    """Items whose key is new to the store (and the first of any repeats within the feed)."""
+    keyed = {}
+    for item in items:
+        keyed.setdefault(item.key(source_name), item)
+    known = store.known_keys(keyed)
+    return [item for key, item in keyed.items() if key not in known]
+
+
+def _match(items: list[Item], source_name: str, matcher) -> tuple[list[Item], dict[str, list[Match]]]:
+    """Classify each item on its main text; also records the detected language."""
+    matches: dict[str, list[Match]] = {}
+    classified = []
+    for item in items:
+        result = matcher.classify(item.title, item.content or item.summary)
+        if not item.lang and result.lang:
+            item = replace(item, lang=result.lang)
+        classified.append(item)
+        if result.match:
+            matches[item.key(source_name)] = [Match(topic, result.terms, result.snippet) for topic in result.topics]
+    return classified, matches
 
 
 def _failed(source: SourceConfig, store: Store, now: Clock, reason: str, started: float) -> PollReport:
@@ -54,7 +91,18 @@ def _failed(source: SourceConfig, store: Store, now: Clock, reason: str, started
     return PollReport(source.name, "failing", seconds=time.monotonic() - started, error=reason)
 
 
-async def poll_all(sources: Iterable[SourceConfig], *, fetcher: Fetcher, store: Store,
-                   now: Clock = utc_now) -> list[PollReport]:
+async def poll_all(sources: Iterable[SourceConfig], *, fetcher: Fetcher, store: Store, now: Clock = utc_now,
+                   matcher=None, enrich: Enrich | None = None) -> list[PollReport]:
     """Poll sources concurrently (the Fetcher's limits pace them); reports in config order."""
-    return list(await asyncio.gather(*(poll_source(s, fetcher=fetcher, store=store, now=now) for s in sources)))
+    return list(await asyncio.gather(*(
+        poll_source(s, fetcher=fetcher, store=store, now=now, matcher=matcher, enrich=enrich) for s in sources)))
+
+
+def build_matcher(config):
+    """The shipped topics, overridden or extended by `topics:` in sources.yaml."""
+    from monitor.topics import Matcher, compile_topic, default_topics
+
+    topics = {topic.name: topic for topic in default_topics()}
+    for name, options in config.topics.items():
+        topics[name] = compile_topic(name, options.query, languages=options.languages, exclude=options.exclude)
+    return Matcher(list(topics.values()))

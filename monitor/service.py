@@ -1,18 +1,20 @@
-"""The long-running service: one APScheduler job per source, clean shutdown on SIGTERM/SIGINT."""
+"""The long-running service: a job per source, a job per digest, an outbox flush; clean shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Config, SourceConfig
+from monitor.config import Config, DigestConfig, SourceConfig
+from monitor.delivery import Dispatcher
 from monitor.fetch import Fetcher
-from monitor.pipeline import Clock, poll_source, utc_now
+from monitor.pipeline import Clock, Enrich, build_matcher, poll_source, utc_now
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -20,6 +22,7 @@ log = logging.getLogger(__name__)
 # Jitter spreads sources that share an interval so they do not all fire in the same second.
 MAX_JITTER_SECONDS = 60
 SHUTDOWN_GRACE_SECONDS = 30
+OUTBOX_FLUSH_SECONDS = 30
 
 
 def first_run_time(source: SourceConfig, last_polled: datetime | None, now: datetime) -> datetime:
@@ -30,15 +33,32 @@ def first_run_time(source: SourceConfig, last_polled: datetime | None, now: date
     return now if due <= now else due
 
 
+def missed_digest_time(trigger: CronTrigger, last: datetime | None, now: datetime) -> datetime | None:
+    """The latest scheduled time after `last` that has already passed (several missed: the last)."""
+    if last is None:
+        return None
+    missed = None
+    moment = trigger.get_next_fire_time(None, last + timedelta(seconds=1))
+    while moment is not None and moment <= now:
+        missed = moment
+        moment = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+    return missed
+
+
 class Service:
-    def __init__(self, config: Config, *, store: Store, fetcher: Fetcher, now: Clock = utc_now):
+    def __init__(self, config: Config, *, store: Store, fetcher: Fetcher, now: Clock = utc_now,
+                 dispatcher: Dispatcher | None = None, enrich: Enrich | None = None):
         self.config = config
         self.store = store
         self.fetcher = fetcher
         self.now = now
+        self.matcher = build_matcher(config)
+        self.enrich = enrich
+        self.dispatcher = dispatcher or Dispatcher(config, store, now=now)
         self.scheduler = AsyncIOScheduler(timezone=config.settings.timezone)
         self._in_flight: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
+        self._delivering = asyncio.Lock()  # one outbox pass at a time: a batch is never sent twice at once
 
     def schedule(self) -> None:
         now = self.now()
@@ -47,49 +67,93 @@ class Service:
                 continue
             interval = source.interval.total_seconds()
             self.scheduler.add_job(
-                self._poll, IntervalTrigger(seconds=interval, jitter=min(MAX_JITTER_SECONDS, interval / 10)),
-                args=[source], id=f"source:{source.name}", name=f"poll {source.name}",
+                self._guarded, IntervalTrigger(seconds=interval, jitter=min(MAX_JITTER_SECONDS, interval / 10)),
+                args=[self._poll, source], id=f"source:{source.name}", name=f"poll {source.name}",
                 next_run_time=first_run_time(source, self.store.source_state(source.name).last_polled, now),
                 max_instances=1,          # never two polls of one source at once
                 coalesce=True,            # runs missed while busy or asleep collapse into one
                 misfire_grace_time=None,  # a late run still runs
             )
+        for digest in self.config.digests:
+            trigger = CronTrigger.from_crontab(digest.schedule, timezone=self.config.settings.timezone)
+            self.scheduler.add_job(self._guarded, trigger, args=[self._digest_job, digest],
+                                   id=f"digest:{digest.name}", name=f"digest {digest.name}",
+                                   max_instances=1, coalesce=True, misfire_grace_time=None)
+        self.scheduler.add_job(self._guarded, IntervalTrigger(seconds=OUTBOX_FLUSH_SECONDS),
+                               args=[self._flush], id="outbox", name="outbox flush", max_instances=1,
+                               coalesce=True, next_run_time=now)
 
-    async def _poll(self, source: SourceConfig) -> None:
+    async def catch_up(self) -> None:
+        """Send digests whose time passed while the service was down; remember a new digest's start."""
+        now = self.now()
+        for digest in self.config.digests:
+            trigger = CronTrigger.from_crontab(digest.schedule, timezone=self.config.settings.timezone)
+            last = self.store.last_digest_time(digest.name)
+            if last is None:
+                self.store.record_digest_time(digest.name, now)  # first start: the next scheduled time is the first
+                continue
+            missed = missed_digest_time(trigger, last, now)
+            if missed is not None:
+                log.info("digest %r was due at %s while monitor was not running: sending it now",
+                         digest.name, missed.isoformat(timespec="minutes"))
+                await self._digest(digest, missed)
+
+    async def _guarded(self, job, *args) -> None:
         if self._stopping.is_set():
             return
         task = asyncio.current_task()
         self._in_flight.add(task)
         try:
-            await poll_source(source, fetcher=self.fetcher, store=self.store, now=self.now)
+            await job(*args)
         finally:
             self._in_flight.discard(task)
 
+    async def _poll(self, source: SourceConfig) -> None:
+        report = await poll_source(source, fetcher=self.fetcher, store=self.store, now=self.now,
+                                   matcher=self.matcher, enrich=self.enrich)
+        if report.matched_ids and self.config.alerts:
+            async with self._delivering:
+                await self.dispatcher.alert(list(report.matched_ids))
+
+    async def _digest_job(self, digest: DigestConfig) -> None:
+        await self._digest(digest, self.now())
+
+    async def _digest(self, digest: DigestConfig, scheduled_for: datetime) -> None:
+        async with self._delivering:
+            await self.dispatcher.run_digest(digest, scheduled_for)
+
+    async def _flush(self) -> None:
+        async with self._delivering:
+            await self.dispatcher.flush()
+
     def stop(self) -> None:
         if not self._stopping.is_set():
-            log.info("stopping: finishing polls in progress")
+            log.info("stopping: finishing polls and deliveries in progress")
             self._stopping.set()
 
     async def run(self) -> None:
-        """Run until stop() (or SIGTERM/SIGINT); polls in progress finish their writes first."""
+        """Run until stop() (or SIGTERM/SIGINT); work in progress finishes its writes first."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
                 loop.add_signal_handler(sig, self.stop)
             except (NotImplementedError, RuntimeError):
                 pass  # not the main thread (tests) or not supported: stop() still works
+        await self.catch_up()
         self.schedule()
         self.scheduler.start()
         enabled = sum(1 for s in self.config.sources if s.enabled)
-        log.info("monitor running: %d sources, database %s", enabled, self.config.database_path)
+        log.info("monitor running: %d sources, %d digests, database %s", enabled, len(self.config.digests),
+                 self.config.database_path)
         try:
             await self._stopping.wait()
         finally:
             self.scheduler.shutdown(wait=False)
             if self._in_flight:
-                done, pending = await asyncio.wait(set(self._in_flight), timeout=SHUTDOWN_GRACE_SECONDS)
+                _, pending = await asyncio.wait(set(self._in_flight), timeout=SHUTDOWN_GRACE_SECONDS)
                 for task in pending:
                     task.cancel()
+            await self.dispatcher.aclose()
             log.info("monitor stopped")
 
 
@@ -107,4 +171,3 @@ def user_agent_for(config: Config) -> str:
     if config.settings.contact and config.settings.contact not in agent:
         agent = f"{agent} (contact: {config.settings.contact})"
     return agent
-

@@ -7,7 +7,9 @@ items or none of them, never half an item.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -53,8 +55,78 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_content_hash ON items(content_hash)")
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    """Topic matches and the outbox: what each channel of each digest has been sent."""
+    db.execute("ALTER TABLE items ADD COLUMN lang TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE items ADD COLUMN canonical TEXT NOT NULL DEFAULT ''")
+    db.execute("""
+        CREATE TABLE matches (
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            topic TEXT NOT NULL,
+            terms TEXT NOT NULL,               -- JSON list of the query terms that hit
+            snippet TEXT NOT NULL,             -- plain text, hits wrapped in **…**
+            matched_at TEXT NOT NULL,
+            PRIMARY KEY (item_id, topic)
+        )""")
+    db.execute("CREATE INDEX matches_matched_at ON matches(matched_at)")
+    # A batch is one digest (or alert) for one channel: created atomically with the list of its
+    # stories, retried until the channel accepts every part, then marked delivered.
+    db.execute("""
+        CREATE TABLE batches (
+            id TEXT PRIMARY KEY,
+            digest TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'digest',   -- digest | alert
+            scheduled_for TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending', -- pending | delivered
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            parts_sent INTEGER NOT NULL DEFAULT 0,
+            delivered_at TEXT
+        )""")
+    db.execute("CREATE INDEX batches_pending ON batches(status, next_attempt_at)")
+    db.execute("""
+        CREATE TABLE deliveries (
+            digest TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            batch_id TEXT NOT NULL REFERENCES batches(id),
+            PRIMARY KEY (digest, channel, item_id)
+        )""")
+    db.execute("CREATE INDEX deliveries_batch ON deliveries(batch_id)")
+    db.execute("""
+        CREATE TABLE digest_runs (
+            digest TEXT PRIMARY KEY,
+            last_scheduled_for TEXT NOT NULL
+        )""")
+
+
 # Append only: a migration that has shipped is never edited, the next one fixes it.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+
+
+@dataclass(frozen=True)
+class Match:
+    topic: str
+    terms: list[str]
+    snippet: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    id: str
+    digest: str
+    channel: str
+    kind: str
+    scheduled_for: datetime
+    created_at: datetime
+    attempts: int
+    parts_sent: int
+    item_ids: list[int]
+    status: str = "pending"
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,22 +226,152 @@ class Store:
 
     # --- items ----------------------------------------------------------------------------------
 
-    def add_items(self, source: str, items: Iterable[Item], at: datetime) -> list[StoredItem]:
-        """Insert the items not seen before (by key); return those that were new."""
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        keys = list(dict.fromkeys(keys))
+        known: set[str] = set()
+        for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            known.update(row[0] for row in self.db.execute(f"SELECT key FROM items WHERE key IN ({marks})", chunk))
+        return known
+
+    def add_items(self, source: str, items: Iterable[Item], at: datetime,
+                  matches: dict[str, list[Match]] | None = None) -> list[StoredItem]:
+        """Insert the items not seen before (by key), with their topic matches, in one transaction
+        (an item is never stored without its matches); return those that were new."""
         new: list[StoredItem] = []
+        matches = matches or {}
         with self._transaction():
             for item in items:
                 key = item.key(source)
                 cursor = self.db.execute(
                     """INSERT INTO items (key, url, guid, source, title, summary, content, author, published,
-                           first_seen, content_hash)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING""",
+                           first_seen, content_hash, lang, canonical)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING""",
                     [key, item.url, item.guid, source, item.title, item.summary, item.content, item.author,
-                     _iso(item.published), _iso(at), item.content_hash],
+                     _iso(item.published), _iso(at), item.content_hash, item.lang, item.canonical],
                 )
-                if cursor.rowcount == 1:
-                    new.append(StoredItem(cursor.lastrowid, key, source, item))
+                if cursor.rowcount != 1:
+                    continue
+                item_id = cursor.lastrowid
+                new.append(StoredItem(item_id, key, source, item))
+                for match in matches.get(key, ()):
+                    self.db.execute(
+                        "INSERT OR IGNORE INTO matches (item_id, topic, terms, snippet, matched_at) VALUES (?, ?, ?, ?, ?)",
+                        [item_id, match.topic, json.dumps(match.terms, ensure_ascii=False), match.snippet, _iso(at)],
+                    )
         return new
+
+    def count_matches(self, topic: str | None = None) -> int:
+        sql = "SELECT count(*) FROM matches" + (" WHERE topic = ?" if topic else "")
+        return self.db.execute(sql, [topic] if topic else []).fetchone()[0]
+
+    # --- outbox ---------------------------------------------------------------------------------
+
+    def unclaimed_item_ids(self, digest: str, channel: str, *, sources: Iterable[str] | None = None,
+                           topics: Iterable[str] | None = None, item_ids: Iterable[int] | None = None) -> list[int]:
+        """Matched items not yet given to this channel of this digest (optionally filtered)."""
+        where, params = ["d.item_id IS NULL"], {"digest": digest, "channel": channel}
+        for column, values, prefix in (("i.source", sources, "s"), ("m.topic", topics, "t"), ("i.id", item_ids, "i")):
+            if values is None:
+                continue
+            values = list(values)
+            where.append(f"{column} IN (" + ",".join(f":{prefix}{n}" for n in range(len(values))) + ")"
+                         if values else "0")
+            params.update({f"{prefix}{n}": value for n, value in enumerate(values)})
+        sql = f"""SELECT DISTINCT i.id FROM items i JOIN matches m ON m.item_id = i.id
+                  LEFT JOIN deliveries d ON d.item_id = i.id AND d.digest = :digest AND d.channel = :channel
+                  WHERE {' AND '.join(where)} ORDER BY i.id"""
+        return [row[0] for row in self.db.execute(sql, params)]
+
+    def create_batch(self, digest: str, channel: str, scheduled_for: datetime, at: datetime, *,
+                     sources: Iterable[str] | None = None, topics: Iterable[str] | None = None,
+                     kind: str = "digest", send_empty: bool = False, item_ids: Iterable[int] | None = None) -> Batch | None:
+        """Claim, for one channel of a digest, every matched item it has not been given yet.
+
+        The batch row and the claims are written in one transaction, so an item is either in
+        exactly one batch of this (digest, channel) or still waiting for the next one.
+        Returns None when there is nothing to send (and send_empty is false).
+        """
+        with self._transaction():
+            ids = self.unclaimed_item_ids(digest, channel, sources=sources, topics=topics, item_ids=item_ids)
+            if not ids and not send_empty:
+                return None
+            batch = Batch(id=uuid.uuid4().hex, digest=digest, channel=channel, kind=kind,
+                          scheduled_for=scheduled_for, created_at=at, attempts=0, parts_sent=0, item_ids=ids)
+            self.db.execute(
+                """INSERT INTO batches (id, digest, channel, kind, scheduled_for, created_at, next_attempt_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                [batch.id, digest, channel, kind, _iso(scheduled_for), _iso(at), _iso(at)])
+            self.db.conn.executemany(
+                "INSERT INTO deliveries (digest, channel, item_id, batch_id) VALUES (?, ?, ?, ?)",
+                [(digest, channel, item_id, batch.id) for item_id in ids])
+        return batch
+
+    def due_batches(self, at: datetime, channel: str | None = None) -> list[Batch]:
+        sql = "SELECT * FROM batches WHERE status = 'pending' AND next_attempt_at <= ?"
+        params: list = [_iso(at)]
+        if channel:
+            sql += " AND channel = ?"
+            params.append(channel)
+        return [self._batch(row) for row in self.db.query(sql + " ORDER BY created_at, id", params)]
+
+    def pending_batches(self) -> list[Batch]:
+        return [self._batch(row) for row in self.db.query(
+            "SELECT * FROM batches WHERE status = 'pending' ORDER BY created_at, id")]
+
+    def batches(self, digest: str | None = None) -> list[Batch]:
+        sql = "SELECT * FROM batches" + (" WHERE digest = ?" if digest else "") + " ORDER BY created_at, id"
+        return [self._batch(row) for row in self.db.query(sql, [digest] if digest else [])]
+
+    def _batch(self, row: dict) -> Batch:
+        ids = [r[0] for r in self.db.execute(
+            "SELECT item_id FROM deliveries WHERE batch_id = ? ORDER BY item_id", [row["id"]])]
+        return Batch(id=row["id"], digest=row["digest"], channel=row["channel"], kind=row["kind"],
+                     scheduled_for=_dt(row["scheduled_for"]), created_at=_dt(row["created_at"]),
+                     attempts=row["attempts"], parts_sent=row["parts_sent"], item_ids=ids,
+                     status=row["status"], last_error=row["last_error"])
+
+    def record_part_sent(self, batch_id: str, parts_sent: int) -> None:
+        with self._transaction():
+            self.db.execute("UPDATE batches SET parts_sent = ? WHERE id = ?", [parts_sent, batch_id])
+
+    def record_delivered(self, batch_id: str, at: datetime) -> None:
+        with self._transaction():
+            self.db.execute("UPDATE batches SET status = 'delivered', delivered_at = ?, last_error = NULL "
+                            "WHERE id = ?", [_iso(at), batch_id])
+
+    def record_attempt_failed(self, batch_id: str, error: str, retry_at: datetime) -> None:
+        with self._transaction():
+            self.db.execute("UPDATE batches SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+                            "WHERE id = ?", [error, _iso(retry_at), batch_id])
+
+    def stories(self, item_ids: Iterable[int]) -> list[dict]:
+        """Items with their matches (topics, terms, snippet), oldest first."""
+        ids = [int(i) for i in item_ids]
+        if not ids:
+            return []
+        rows = list(self.db.query(
+            f"""SELECT i.*, group_concat(m.topic, '\x1f') AS topics, max(m.snippet) AS snippet
+                FROM items i LEFT JOIN matches m ON m.item_id = i.id
+                WHERE i.id IN ({','.join(map(str, ids))}) GROUP BY i.id
+                ORDER BY coalesce(i.published, i.first_seen), i.id"""))
+        for row in rows:
+            row["topics"] = sorted(set(row["topics"].split("\x1f"))) if row["topics"] else []
+        return rows
+
+    # --- digest schedule ------------------------------------------------------------------------
+
+    def last_digest_time(self, digest: str) -> datetime | None:
+        row = self.db.execute("SELECT last_scheduled_for FROM digest_runs WHERE digest = ?", [digest]).fetchone()
+        return _dt(row[0]) if row else None
+
+    def record_digest_time(self, digest: str, scheduled_for: datetime) -> None:
+        with self._transaction():
+            self.db.execute(
+                """INSERT INTO digest_runs (digest, last_scheduled_for) VALUES (?, ?)
+                   ON CONFLICT(digest) DO UPDATE SET last_scheduled_for = excluded.last_scheduled_for""",
+                [digest, _iso(scheduled_for)])
 
     def count_items(self, source: str | None = None) -> int:
         if source is None:

@@ -36,18 +36,18 @@ def test_poll_prints_a_table_and_a_failing_source_does_not_fail_the_command(tmp_
     result = CliRunner().invoke(cli, ["--config", path, "poll"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["source", "status", "new", "time", "note"]
+    assert lines[0].split() == ["source", "status", "new", "matched", "time", "note"]
     rows = {line.split()[0]: line.split() for line in lines[2:5]}
     assert rows["Ledger"][1:3] == ["ok", "3"] and rows["Pravo"][1:3] == ["ok", "2"]
     assert rows["Down"][1] == "failing" and "connection refused" in result.stdout
-    assert lines[-1] == "3 sources polled, 5 new items, 1 failing"
+    assert lines[-1] == "3 sources polled, 5 new items, 2 matched, 1 failing"
     assert (tmp_path / "data" / "test.db").exists()  # relative to the config file
 
 
 def test_poll_one_source_then_list_sources_with_health(tmp_path, server):
     path = config_file(tmp_path, server)
     result = CliRunner().invoke(cli, ["--config", path, "poll", "--source", "Pravo"])
-    assert result.exit_code == 0 and "1 sources polled, 2 new items, 0 failing" in result.stdout
+    assert result.exit_code == 0 and "1 sources polled, 2 new items, 1 matched, 0 failing" in result.stdout
     listing = CliRunner().invoke(cli, ["--config", path, "sources", "list"])
     assert listing.exit_code == 0
     rows = {line.split()[0]: line.split() for line in listing.stdout.splitlines()[2:]}

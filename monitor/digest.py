@@ -1,0 +1,162 @@
+"""Digests: the stories of a batch, rendered as HTML, plain text, Markdown and JSON.
+
+Everything that came from a feed is text; the HTML template autoescapes it, and the Markdown
+filter neutralises the characters chat services would read as markup, so a title like
+`<script>` arrives as the words, never as code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
+
+from monitor.notify import Message
+
+LANGUAGE_NAMES = {"en": "English", "uk": "Ukrainian", "ru": "Russian"}
+FAILING_FOOTER_AFTER = timedelta(hours=24)
+_HIT = re.compile(r"\*\*(.+?)\*\*")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()#|~>!])")
+
+
+@dataclass(frozen=True)
+class Story:
+    item_id: int
+    title: str
+    url: str
+    source: str
+    published: datetime | None
+    lang: str
+    topics: list[str]
+    snippet: str                       # plain text, hits wrapped in **…**
+    also: list[dict] = field(default_factory=list)   # [{"url", "source", "title"}]
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    source: str
+    status: str
+    error: str | None
+    failing_since: datetime | None
+
+
+@dataclass(frozen=True)
+class DigestView:
+    name: str
+    generated_at: datetime             # aware, in the user's time zone
+    stories: list[Story]
+    health: list[SourceHealth]
+
+    @property
+    def long_failing(self) -> list[SourceHealth]:
+        cutoff = self.generated_at - FAILING_FOOTER_AFTER
+        return [h for h in self.health if h.status == "failing" and h.failing_since and h.failing_since <= cutoff]
+
+
+def story_from_row(row: dict) -> Story:
+    published = row.get("published") or row.get("first_seen")
+    return Story(
+        item_id=row["id"], title=row["title"] or row["url"], url=row["url"], source=row["source"],
+        published=datetime.fromisoformat(published) if published else None, lang=row.get("lang") or "",
+        topics=list(row.get("topics") or []), snippet=row.get("snippet") or _plain_snippet(row),
+        also=list(row.get("also") or []),
+    )
+
+
+def _plain_snippet(row: dict) -> str:
+    text = " ".join((row.get("summary") or row.get("content") or "").split())
+    return text if len(text) <= 300 else text[:300].rsplit(" ", 1)[0] + " …"
+
+
+def health_from_rows(rows: list[dict]) -> list[SourceHealth]:
+    return [SourceHealth(row["name"], row["last_status"], row["last_error"] if row["last_status"] == "failing" else None,
+                         datetime.fromisoformat(row["failing_since"]) if row["failing_since"] else None)
+            for row in rows]
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("monitor", "templates"),
+                      autoescape=select_autoescape(["html"], default_for_string=False, default=False),
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["hits_html"] = lambda text: Markup(_HIT.sub(
+        lambda m: f'<mark style="background:#fff3b0;padding:0 2px">{m.group(1)}</mark>', str(escape(text))))
+    env.filters["md"] = markdown_escape
+    # Escape everything but our own **hit** marks.
+    env.filters["hits_md"] = lambda text: markdown_escape(text.replace("**", "\0")).replace("\0", "**")
+    env.filters["url_md"] = lambda url: url.replace(")", "%29").replace(" ", "%20")
+    return env
+
+
+def markdown_escape(text: str) -> str:
+    """Text that chat Markdown shows as written; angle brackets become look-alikes (Slack reads
+    <…> as links, some renderers pass raw HTML through)."""
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return text.replace("<", "‹").replace(">", "›")
+
+
+class Renderer:
+    def __init__(self, timezone_name: str):
+        self.tz = ZoneInfo(timezone_name)
+        self.env = _environment()
+
+    def local(self, moment: datetime | None) -> str:
+        if moment is None:
+            return ""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(self.tz).strftime("%d %b %Y, %H:%M")
+
+    def subject(self, view: DigestView) -> str:
+        count = len(view.stories)
+        noun = "report" if count == 1 else "reports"
+        return f"{view.name}: {count} new {noun} on deported Ukrainian children — {view.generated_at:%d %b %Y}"
+
+    def payload(self, view: DigestView, stories: list[Story]) -> dict:
+        """The JSON document (file channel, webhook): the contract external tools read."""
+        return {
+            "digest": view.name,
+            "generated_at": view.generated_at.isoformat(timespec="seconds"),
+            "stories": [{
+                "title": s.title, "url": s.url, "source": s.source,
+                "published": s.published.isoformat(timespec="seconds") if s.published else None,
+                "lang": s.lang, "topics": s.topics, "snippet": s.snippet, "also": s.also,
+            } for s in stories],
+            "source_health": [{
+                "source": h.source, "status": h.status, "error": h.error,
+                "failing_since": h.failing_since.isoformat(timespec="seconds") if h.failing_since else None,
+            } for h in view.health],
+        }
+
+    def render(self, template: str, view: DigestView, stories: list[Story], part: int = 1, parts: int = 1) -> str:
+        return self.env.get_template(template).render(
+            view=view, stories=stories, part=part, parts=parts, local=self.local, subject=self.subject(view),
+            languages=LANGUAGE_NAMES, failing=view.long_failing)
+
+    def messages(self, view: DigestView, delivery_id: str, max_chars: int | None, markup: str = "markdown") -> list[Message]:
+        """The digest as one message, or as several when a channel limits the size: stories are
+        never cut in half (a single story longer than the limit goes alone)."""
+        template = {"markdown": "digest.md", "html": "digest.html", "text": "digest.txt"}[markup]
+        groups: list[list[Story]] = [[]]
+        if max_chars:
+            for story in view.stories:
+                candidate = groups[-1] + [story]
+                if groups[-1] and len(self.render(template, view, candidate, 99, 99)) > max_chars:
+                    groups.append([story])
+                else:
+                    groups[-1] = candidate
+        else:
+            groups = [list(view.stories)]
+        parts = len(groups)
+        return [Message(
+            delivery_id=delivery_id, digest=view.name, subject=self.subject(view),
+            text=self.render("digest.txt", view, group, n, parts),
+            markdown=self.render("digest.md", view, group, n, parts),
+            html=self.render("digest.html", view, group, n, parts),
+            payload=self.payload(view, group), part=n, parts=parts,
+        ) for n, group in enumerate(groups, start=1)]
