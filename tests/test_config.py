@@ -505,7 +505,13 @@ GOOD = """
         fetch_article: never
         enabled: false
     topics:
-      - name: deportations
+      deportations:
+        query: '(deport* OR abduct*) AND (child* OR minor*)'
+        languages: [en]
+    channels:
+      desk: {type: file, path: out}
+    digests:
+      - {name: morning, schedule: "30 7 * * 1-5", channels: [desk], topics: [deportations, deported-children], tags: [en]}
 """
 
 
@@ -544,7 +550,10 @@ def test_valid_config_loads_with_expansion_and_defaults(good_config: Path):
     assert pravo.fetch_article == "never" and pravo.enabled is False
     assert config.source("Visti") is visti
 
-    assert config.extra == {"topics": [{"name": "deportations"}]}
+    assert config.topics["deportations"].languages == ["en"]
+    assert config.channels["desk"].path == "out"
+    (morning,) = config.digests
+    assert (morning.schedule, morning.channels, morning.tags) == ("30 7 * * 1-5", ["desk"], ["en"])
     assert config.secrets == frozenset({"desk@monitor.example", "https://pravo.example/custom-feed"})
 
 
