@@ -90,7 +90,8 @@ def poll(obj: _Context, names: Sequence[str]) -> None:
     A failing source is reported in the table; it does not make the command fail.
     """
     from monitor.fetch import Fetcher
-    from monitor.pipeline import build_matcher, poll_all
+    from monitor.dedup import load_index
+    from monitor.pipeline import build_matcher, poll_all, utc_now
     from monitor.service import user_agent_for
     from monitor.store import Store
 
@@ -111,7 +112,8 @@ def poll(obj: _Context, names: Sequence[str]) -> None:
         store = Store(config.database_path)
         try:
             async with Fetcher(config.settings.fetch, user_agent_for(config)) as fetcher:
-                return await poll_all(selected, fetcher=fetcher, store=store, matcher=matcher)
+                return await poll_all(selected, fetcher=fetcher, store=store, matcher=matcher,
+                                      stories=load_index(store, utc_now()))
         finally:
             store.close()
 

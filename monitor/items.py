@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from monitor.urls import canonical_url
+from monitor.urls import canonical_url, same_site
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,14 @@ class Item:
     canonical: str = ""           # the page's own canonical URL, once the article was fetched
 
     def key(self, source_name: str) -> str:
-        """What makes two items the same: the canonical URL, else the feed's guid, else the text."""
+        """What makes two items the same: the page's own canonical URL (same site only), else the
+        normalized link, else the feed's guid, else the text."""
+        if self.canonical and same_site(self.canonical, self.url):
+            return canonical_url(self.canonical)
+        return self.url_key(source_name)
+
+    def url_key(self, source_name: str) -> str:
+        """The key of the link as the feed gave it (known before the article is fetched)."""
         if self.url:
             return canonical_url(self.url)
         if self.guid:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from monitor.config import SourceConfig
+from monitor.dedup import StoryIndex, story_assigner
 from monitor.fetch import Fetcher, FetchError
 from monitor.items import Item, PollReport
 from monitor.sources import SourceError, source_type
@@ -30,8 +31,9 @@ def utc_now() -> datetime:
 
 
 async def poll_source(source: SourceConfig, *, fetcher: Fetcher, store: Store, now: Clock = utc_now,
-                      matcher=None, enrich: Enrich | None = None) -> PollReport:
-    """`matcher` is a monitor.topics.Matcher (None: store without matching)."""
+                      matcher=None, enrich: Enrich | None = None, stories: StoryIndex | None = None) -> PollReport:
+    """`matcher` is a monitor.topics.Matcher (None: store without matching); `stories` groups
+    copies of one article from several outlets (None: every item is its own story)."""
     started = time.monotonic()
     state = store.source_state(source.name)
     try:
@@ -48,16 +50,19 @@ async def poll_source(source: SourceConfig, *, fetcher: Fetcher, store: Store, n
         log.exception("source %r: unexpected error", source.name)
         return _failed(source, store, now, f"internal error: {type(exc).__name__}: {exc}", started)
 
-    new = [] if collected.not_modified else store.add_items(source.name, fresh, now(), matches)
+    at = now()
+    story_for = story_assigner(stories, at) if stories is not None else None
+    new = [] if collected.not_modified else store.add_items(source.name, fresh, at, matches, story_for)
     store.record_success(source.name, now(), etag=collected.etag, last_modified=collected.last_modified,
                          body_hash=collected.body_hash, new_items=len(new), not_modified=collected.not_modified,
                          warning=collected.warning)
     if collected.warning:
         log.warning("source %r: %s", source.name, collected.warning)
-    matched = tuple(stored.id for stored in new if matches.get(stored.key))
+    # A copy of a story already stored is news to nobody: it is not an alert of its own.
+    matched = tuple(stored.id for stored in new if matches.get(stored.key) and not stored.is_copy)
     status = "not_modified" if collected.not_modified else "ok"
-    log.info("source %r: %s, %d new of %d, %d matched", source.name, status, len(new), len(collected.items),
-             len(matched))
+    log.info("source %r: %s, %d new of %d, %d matched, %d copies of known stories", source.name, status,
+             len(new), len(collected.items), len(matched), sum(1 for stored in new if stored.is_copy))
     return PollReport(source.name, status, new_items=len(new), seen_items=len(collected.items),
                       seconds=time.monotonic() - started, warning=collected.warning, matched_ids=matched)
 
@@ -92,10 +97,11 @@ def _failed(source: SourceConfig, store: Store, now: Clock, reason: str, started
 
 
 async def poll_all(sources: Iterable[SourceConfig], *, fetcher: Fetcher, store: Store, now: Clock = utc_now,
-                   matcher=None, enrich: Enrich | None = None) -> list[PollReport]:
+                   matcher=None, enrich: Enrich | None = None, stories: StoryIndex | None = None) -> list[PollReport]:
     """Poll sources concurrently (the Fetcher's limits pace them); reports in config order."""
     return list(await asyncio.gather(*(
-        poll_source(s, fetcher=fetcher, store=store, now=now, matcher=matcher, enrich=enrich) for s in sources)))
+        poll_source(s, fetcher=fetcher, store=store, now=now, matcher=matcher, enrich=enrich, stories=stories)
+        for s in sources)))
 
 
 def build_matcher(config):

@@ -12,6 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config, DigestConfig, SourceConfig
+from monitor.dedup import load_index
 from monitor.delivery import Dispatcher
 from monitor.fetch import Fetcher
 from monitor.pipeline import Clock, Enrich, build_matcher, poll_source, utc_now
@@ -53,6 +54,7 @@ class Service:
         self.fetcher = fetcher
         self.now = now
         self.matcher = build_matcher(config)
+        self.stories = load_index(store, now())
         self.enrich = enrich
         self.dispatcher = dispatcher or Dispatcher(config, store, now=now)
         self.scheduler = AsyncIOScheduler(timezone=config.settings.timezone)
@@ -110,7 +112,7 @@ class Service:
 
     async def _poll(self, source: SourceConfig) -> None:
         report = await poll_source(source, fetcher=self.fetcher, store=self.store, now=self.now,
-                                   matcher=self.matcher, enrich=self.enrich)
+                                   matcher=self.matcher, enrich=self.enrich, stories=self.stories)
         if report.matched_ids and self.config.alerts:
             async with self._delivering:
                 await self.dispatcher.alert(list(report.matched_ids))

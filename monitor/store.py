@@ -103,8 +103,18 @@ def _v2(db: sqlite_utils.Database) -> None:
         )""")
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    """Stories: copies of one article share story_id (the id of the story's first item)."""
+    db.execute("ALTER TABLE items ADD COLUMN url_key TEXT")
+    db.execute("ALTER TABLE items ADD COLUMN story_id INTEGER")
+    db.execute("ALTER TABLE items ADD COLUMN signature BLOB")  # MinHash, for rebuilding the index
+    db.execute("UPDATE items SET url_key = key, story_id = id")
+    db.execute("CREATE INDEX items_url_key ON items(url_key)")
+    db.execute("CREATE INDEX items_story ON items(story_id)")
+
+
 # Append only: a migration that has shipped is never edited, the next one fixes it.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,11 @@ class StoredItem:
     key: str
     source: str
     item: Item
+    story_id: int = 0
+
+    @property
+    def is_copy(self) -> bool:
+        return self.story_id != self.id
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -232,29 +247,40 @@ class Store:
         for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
             chunk = keys[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            known.update(row[0] for row in self.db.execute(f"SELECT key FROM items WHERE key IN ({marks})", chunk))
+            known.update(row[0] for row in self.db.execute(
+                f"SELECT key FROM items WHERE key IN ({marks}) UNION SELECT url_key FROM items WHERE url_key IN ({marks})",
+                chunk + chunk))
         return known
 
     def add_items(self, source: str, items: Iterable[Item], at: datetime,
-                  matches: dict[str, list[Match]] | None = None) -> list[StoredItem]:
+                  matches: dict[str, list[Match]] | None = None,
+                  story_for: Callable[[Item, int], tuple[int | None, bytes | None]] | None = None) -> list[StoredItem]:
         """Insert the items not seen before (by key), with their topic matches, in one transaction
-        (an item is never stored without its matches); return those that were new."""
+        (an item is never stored without its matches); return those that were new.
+
+        story_for(item, item_id) → (story id of an earlier copy or None, signature blob) groups
+        copies into stories; without it every item is its own story.
+        """
         new: list[StoredItem] = []
         matches = matches or {}
         with self._transaction():
             for item in items:
                 key = item.key(source)
                 cursor = self.db.execute(
-                    """INSERT INTO items (key, url, guid, source, title, summary, content, author, published,
+                    """INSERT INTO items (key, url_key, url, guid, source, title, summary, content, author, published,
                            first_seen, content_hash, lang, canonical)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING""",
-                    [key, item.url, item.guid, source, item.title, item.summary, item.content, item.author,
-                     _iso(item.published), _iso(at), item.content_hash, item.lang, item.canonical],
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING""",
+                    [key, item.url_key(source), item.url, item.guid, source, item.title, item.summary, item.content,
+                     item.author, _iso(item.published), _iso(at), item.content_hash, item.lang, item.canonical],
                 )
                 if cursor.rowcount != 1:
                     continue
                 item_id = cursor.lastrowid
-                new.append(StoredItem(item_id, key, source, item))
+                story_id, signature = story_for(item, item_id) if story_for else (None, None)
+                story_id = story_id or item_id
+                self.db.execute("UPDATE items SET story_id = ?, signature = ? WHERE id = ?",
+                                [story_id, signature, item_id])
+                new.append(StoredItem(item_id, key, source, item, story_id))
                 for match in matches.get(key, ()):
                     self.db.execute(
                         "INSERT OR IGNORE INTO matches (item_id, topic, terms, snippet, matched_at) VALUES (?, ?, ?, ?, ?)",
@@ -270,8 +296,12 @@ class Store:
 
     def unclaimed_item_ids(self, digest: str, channel: str, *, sources: Iterable[str] | None = None,
                            topics: Iterable[str] | None = None, item_ids: Iterable[int] | None = None) -> list[int]:
-        """Matched items not yet given to this channel of this digest (optionally filtered)."""
-        where, params = ["d.item_id IS NULL"], {"digest": digest, "channel": channel}
+        """One matched item per story this channel of this digest has not been given yet.
+
+        A story is claimed once: when a copy from another outlet arrives after the story was
+        sent, it is not sent again (it shows as "also reported by" in later renderings).
+        """
+        where, params = [], {"digest": digest, "channel": channel}
         for column, values, prefix in (("i.source", sources, "s"), ("m.topic", topics, "t"), ("i.id", item_ids, "i")):
             if values is None:
                 continue
@@ -279,10 +309,18 @@ class Store:
             where.append(f"{column} IN (" + ",".join(f":{prefix}{n}" for n in range(len(values))) + ")"
                          if values else "0")
             params.update({f"{prefix}{n}": value for n, value in enumerate(values)})
-        sql = f"""SELECT DISTINCT i.id FROM items i JOIN matches m ON m.item_id = i.id
-                  LEFT JOIN deliveries d ON d.item_id = i.id AND d.digest = :digest AND d.channel = :channel
-                  WHERE {' AND '.join(where)} ORDER BY i.id"""
+        sql = f"""SELECT min(i.id) FROM items i JOIN matches m ON m.item_id = i.id
+                  WHERE NOT EXISTS (SELECT 1 FROM deliveries d JOIN items j ON j.id = d.item_id
+                                    WHERE d.digest = :digest AND d.channel = :channel AND j.story_id = i.story_id)
+                  {''.join(' AND ' + w for w in where)}
+                  GROUP BY i.story_id ORDER BY min(i.id)"""
         return [row[0] for row in self.db.execute(sql, params)]
+
+    def recent_signatures(self, since: datetime) -> list[dict]:
+        """What the story index needs to rebuild itself at start: the window's items, oldest first."""
+        return list(self.db.query(
+            "SELECT id, story_id, signature, content_hash, first_seen FROM items WHERE first_seen >= ? ORDER BY id",
+            [_iso(since)]))
 
     def create_batch(self, digest: str, channel: str, scheduled_for: datetime, at: datetime, *,
                      sources: Iterable[str] | None = None, topics: Iterable[str] | None = None,
@@ -356,8 +394,16 @@ class Store:
                 FROM items i LEFT JOIN matches m ON m.item_id = i.id
                 WHERE i.id IN ({','.join(map(str, ids))}) GROUP BY i.id
                 ORDER BY coalesce(i.published, i.first_seen), i.id"""))
+        copies: dict[int, list[dict]] = {}
+        stories = ",".join(str(row["story_id"] or row["id"]) for row in rows)
+        for other in self.db.query(
+                f"""SELECT id, story_id, url, source, title FROM items WHERE story_id IN ({stories})
+                    ORDER BY coalesce(published, first_seen), id"""):
+            copies.setdefault(other["story_id"], []).append(other)
         for row in rows:
             row["topics"] = sorted(set(row["topics"].split("\x1f"))) if row["topics"] else []
+            row["also"] = [{"url": o["url"], "source": o["source"], "title": o["title"]}
+                           for o in copies.get(row["story_id"] or row["id"], []) if o["id"] != row["id"]]
         return rows
 
     # --- digest schedule ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 # Query parameters that only say where a click came from; they never change the page.
@@ -14,6 +15,13 @@ TRACKING_PARAMS = frozenset({
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_PREFIXES = ("www.", "m.", "mobile.", "amp.")
+_AMP_PATH = re.compile(r"/amp(?=/|$)")
+
+
+def _is_amp_param(name: str, value: str) -> bool:
+    name = name.lower()
+    return (name == "amp" and value.lower() in ("", "1", "true")) or (name in ("outputtype", "output") and value.lower() == "amp")
 
 
 def is_tracking_param(name: str) -> bool:
@@ -34,8 +42,10 @@ def canonical_url(url: str) -> str:
     if scheme not in ("http", "https"):
         return url
     host = (parts.hostname or "").lower().rstrip(".")
-    if host.startswith("www."):
-        host = host[4:]
+    for prefix in _HOST_PREFIXES:  # www., m., mobile., amp. serve the same articles
+        if host.startswith(prefix) and host.count(".") >= 2:
+            host = host[len(prefix):]
+            break
     try:
         host = host.encode("idna").decode("ascii") if host and not host.isascii() else host
     except UnicodeError:
@@ -48,11 +58,22 @@ def canonical_url(url: str) -> str:
     path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=-._~") or "/"
     while "//" in path:
         path = path.replace("//", "/")
+    path = _AMP_PATH.sub("/", path)
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
-    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k))
+    if path.endswith(".amp") or path.endswith(".amp.html"):
+        path = path.rsplit(".amp", 1)[0] + (".html" if path.endswith(".amp.html") else "")
+    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                   if not is_tracking_param(k) and not _is_amp_param(k, v))
     return urlunsplit(("https", netloc, path, urlencode(query), ""))
 
 
 def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
+
+
+def same_site(a: str, b: str) -> bool:
+    """Both URLs on one site: equal hosts once www./m./mobile./amp. are set aside, or one a
+    subdomain of the other (news.example.org and example.org)."""
+    ha, hb = urlsplit(canonical_url(a)).hostname or "", urlsplit(canonical_url(b)).hostname or ""
+    return bool(ha and hb) and (ha == hb or ha.endswith("." + hb) or hb.endswith("." + ha))
