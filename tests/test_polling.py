@@ -116,3 +116,46 @@ def test_one_source_polled_alone(server, store, make_fetcher):
     assert report.status == "ok" and report.new_items == 2
     assert {row["title"] for row in store.items()} == {
         "Доклад: вывезенных украинских детей передают в приёмные семьи", "Встреча с читателями в библиотеке"}
+
+
+def test_robots_txt_is_honoured_unless_the_source_opts_out(server, store, make_fetcher):
+    server.route("/robots.txt", Reply(body=b"User-agent: *\nDisallow: /private/\n", headers={"Content-Type": "text/plain"}))
+    server.route("/private/feed", Reply(body=fixture_bytes("feeds/en-rss2.xml"), headers={"Content-Type": "application/rss+xml"}))
+    blocked = rss_source("Blocked", server.url("/private/feed"))
+    allowed = rss_source("Opted out", server.url("/private/feed"), respect_robots=False)
+    first, = poll([blocked], make_fetcher, store)
+    assert first.status == "failing" and "robots.txt" in first.error and "respect_robots: false" in first.error
+    assert server.requests_for("/private/feed") == []
+    second, = poll([allowed], make_fetcher, store)
+    assert second.status == "ok" and second.new_items == 3
+    assert len(server.requests_for("/robots.txt")) == 1 + 0  # the opted-out source does not even ask
+
+
+def test_requests_name_the_project_in_the_user_agent(server, store, make_fetcher):
+    server.route("/feed", Reply(body=fixture_bytes("feeds/ru-rss1.xml"), headers={"Content-Type": "application/rss+xml"}))
+    poll([rss_source("Pravo", server.url("/feed"))], make_fetcher, store)
+    assert server.requests_for("/feed")[0].headers["user-agent"] == "monitor-tests/0.1"
+    assert "gzip" in server.requests_for("/feed")[0].headers["accept-encoding"]
+
+
+def test_per_host_concurrency_is_respected(server, store, make_fetcher):
+    import threading
+    import time
+
+    lock, state = threading.Lock(), {"now": 0, "peak": 0}
+
+    def slow(request):
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.2)
+        with lock:
+            state["now"] -= 1
+        return Reply(body=b'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title></channel></rss>',
+                     headers={"Content-Type": "application/rss+xml"})
+
+    for n in range(6):
+        server.route(f"/f{n}", slow)
+    poll([rss_source(f"S{n}", server.url(f"/f{n}")) for n in range(6)], make_fetcher, store,
+         concurrency=10, per_host_concurrency=2)
+    assert state["peak"] == 2
