@@ -90,6 +90,7 @@ def poll(obj: _Context, names: Sequence[str]) -> None:
     A failing source is reported in the table; it does not make the command fail.
     """
     from monitor.fetch import Fetcher
+    from monitor.article import complete_items
     from monitor.dedup import load_index
     from monitor.pipeline import build_matcher, poll_all, utc_now
     from monitor.service import user_agent_for
@@ -113,7 +114,7 @@ def poll(obj: _Context, names: Sequence[str]) -> None:
         try:
             async with Fetcher(config.settings.fetch, user_agent_for(config)) as fetcher:
                 return await poll_all(selected, fetcher=fetcher, store=store, matcher=matcher,
-                                      stories=load_index(store, utc_now()))
+                                      enrich=complete_items, stories=load_index(store, utc_now()))
         finally:
             store.close()
 
@@ -292,6 +293,12 @@ def sources_list(obj: _Context) -> None:
                      str(row.get("items_total", 0)), (row.get("last_ok") or "-")[:16].replace("T", " "),
                      row.get("last_error") or ""])
     click.echo(_table(["source", "type", "every", "status", "items", "last ok (UTC)", "error"], rows))
+
+
+from monitor.commands import extract, sources_add  # noqa: E402  (verbs written in their own modules)
+
+cli.add_command(extract)
+sources.add_command(sources_add, "add")
 
 
 def _interval(seconds: float) -> str:

@@ -1,16 +1,16 @@
 """An article page → its main text and metadata (title, date, author, language, canonical URL).
 
-Main text comes from trafilatura, which measured best on the article-extraction benchmark
-(bench/extraction.py): navigation, sidebars, related links, comments and footers are left out,
-because the topic matcher must only see what the article itself says. Before trafilatura sees the
-page, blocks that are never part of an article by their markup (<nav>, <aside>, <footer>, comment
-sections, "most read"/"related" widgets) are pruned: trafilatura keeps a linked list when it sits
-inside the article container, which is exactly where many sites put their "related stories".
+Main text comes from trafilatura (include_comments=False), which measured best on the
+article-extraction benchmark (bench/extraction.py): navigation, sidebars, related-link lists,
+comments and footers are left out, because the topic matcher must only see what the article itself
+says. One thing trafilatura keeps is the "Read also: <a>other story</a>" line that sites put inside
+the article body; those lines are removed first, or a bridge repair story would match on the
+deportation headline it links to.
 """
 
 from __future__ import annotations
 
-import logging
+import email.utils
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,19 +23,21 @@ from trafilatura.utils import load_html
 from monitor import encoding
 from monitor.topics.lang import detect_language
 
-log = logging.getLogger(__name__)
-
-# Widgets that link elsewhere on the site, matched at the start of a class word or after a dash:
-# "related" hits "related-posts" and "article__related" but not "unrelated".
-_WIDGET_WORDS = ("related", "most-read", "mostread", "most-popular", "popular", "trending", "read-more",
-                 "readmore", "recommended", "also-read", "more-news", "comments", "comment-list", "share",
-                 "sharing", "social", "newsletter", "subscribe", "breadcrumb", "sidebar", "tags")
-_CLASS = "concat(' ', translate(normalize-space(@class), '_', '-'))"
-_WIDGET_XPATH = " | ".join(
-    [f"//*[contains({_CLASS}, ' {w}') or contains({_CLASS}, '-{w}') or starts-with(translate(@id, '_', '-'), '{w}')]"
-     for w in _WIDGET_WORDS]
-    + ["//nav", "//aside", "//footer", "//*[@role='navigation' or @role='complementary' or @role='contentinfo']",
-       "//*[@id='comments' or @id='respond' or @class='comments']"])
+# "Read also: <a>another story</a>" lines that sites put inside the article body itself, where no
+# extractor can tell them from the text by position. They are dropped when what follows the label
+# is mostly link text, so a sentence that merely starts with "Related" stays.
+_READ_ALSO = re.compile(
+    r"^[\W_]*(?:read also|also read|read more|see also|related|more on this|more on the topic|"
+    r"читайте також|також читайте|читайте ще|дивіться також|більше на тему|по темі|"
+    r"читайте также|также читайте|читайте еще|читайте ещё|смотрите также|по теме|ещё по теме|еще по теме)"
+    r"\b[\s:.\-–—»>]*", re.IGNORECASE)
+_READ_ALSO_MAX_CHARS = 400
+_BLOCKS = ("p", "div", "li", "h2", "h3", "h4", "h5", "h6", "section", "aside", "blockquote")
+_PUBLISHED_XPATH = (
+    "//meta[@property='article:published_time' or @itemprop='datePublished' or @name='article:published_time'"
+    " or @name='pubdate' or @name='publishdate' or @name='parsely-pub-date' or @name='dcterms.created']/@content"
+    " | //*[@itemprop='datePublished']/@datetime")
+_JSON_LD_PUBLISHED = re.compile(r'"datePublished"\s*:\s*"([^"]{8,40})"')
 _LANG = re.compile(r"^([a-zA-Z]{2,3})(?:[-_]|$)")
 
 
@@ -62,7 +64,8 @@ def extract(document: bytes | str, url: str = "", content_type: str = "") -> Ext
         return Extracted("", url=url)
     canonical = _canonical(tree, url)
     declared_lang = _declared_lang(tree)
-    _prune_widgets(tree)
+    published = _published(tree)
+    _drop_read_also(tree)
     result = trafilatura.bare_extraction(
         tree, url=url or None, include_comments=False, with_metadata=True,
         date_extraction_params={"extensive_search": True, "original_date": True,
@@ -72,7 +75,7 @@ def extract(document: bytes | str, url: str = "", content_type: str = "") -> Ext
         return Extracted("", url=url, canonical=canonical, lang=declared_lang)
     body = (result.text or "").strip()
     title = (result.title or "").strip()
-    return Extracted(body, title=title, date=_date(result.date), author=(result.author or "").strip(),
+    return Extracted(body, title=title, date=published or _date(result.date), author=(result.author or "").strip(),
                      lang=_lang(declared_lang, title, body), canonical=canonical, url=url)
 
 
@@ -81,15 +84,38 @@ def _decode(body: bytes, content_type: str) -> str:
     return decoded.text if decoded is not None else body.decode("utf-8", errors="replace")
 
 
-def _prune_widgets(tree: HtmlElement) -> None:
-    body = tree.find("body")
-    for node in tree.xpath(_WIDGET_XPATH):
-        # Never prune the page itself or a wrapper of the article ("page--with-sidebar" on <body>).
-        if node is tree or node is body or node.xpath(".//article | .//*[@itemprop='articleBody']"):
+def _drop_read_also(tree: HtmlElement) -> None:
+    doomed = []
+    for block in tree.iter(*_BLOCKS):
+        # Cheap test first (the block's own leading text, or its first child's): most blocks fail it.
+        lead = (block.text or "").strip() or (len(block) and (block[0].text or "").strip()) or ""
+        if not lead or not _READ_ALSO.match(lead):
             continue
-        parent = node.getparent()
-        if parent is not None:
-            node.drop_tree()
+        text = " ".join(block.text_content().split())
+        label = _READ_ALSO.match(text)
+        if len(text) > _READ_ALSO_MAX_CHARS or label is None:
+            continue
+        rest = text[label.end():]
+        if not rest:
+            # The label alone; the link follows in the next block ("Read also:" / "<p><a>...</a></p>").
+            following = block.getnext()
+            if following is not None and _mostly_links(following):
+                doomed.append(following)
+            doomed.append(block)
+        elif _link_chars(block) >= 0.6 * len(rest):
+            doomed.append(block)
+    for block in doomed:
+        if block.getparent() is not None:
+            block.drop_tree()
+
+
+def _link_chars(node: HtmlElement) -> int:
+    return sum(len(" ".join(a.text_content().split())) for a in node.iter("a"))
+
+
+def _mostly_links(node: HtmlElement) -> bool:
+    text = " ".join(node.text_content().split())
+    return bool(text) and len(text) <= _READ_ALSO_MAX_CHARS and _link_chars(node) >= 0.8 * len(text)
 
 
 def _canonical(tree: HtmlElement, url: str) -> str:
@@ -100,6 +126,18 @@ def _canonical(tree: HtmlElement, url: str) -> str:
             if absolute.startswith(("http://", "https://")):
                 return absolute
     return ""
+
+
+def _published(tree: HtmlElement) -> datetime | None:
+    """The publication time the page states in its metadata (htmldate, the fallback, drops the time of day)."""
+    values = tree.xpath(_PUBLISHED_XPATH)
+    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
+        values += _JSON_LD_PUBLISHED.findall(script)
+    for value in values:
+        when = parse_date(value, ())
+        if when is not None:
+            return when
+    return None
 
 
 def _declared_lang(tree: HtmlElement) -> str:
@@ -130,5 +168,32 @@ def _date(value: str | None) -> datetime | None:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def parse_date(text: str | None, languages: tuple[str, ...] = ("uk", "ru", "en")) -> datetime | None:
+    """A date as pages write it: ISO 8601 / W3C, RFC 2822, or words ("24 листопада 2026, 09:30").
+
+    Timezone-aware; UTC is assumed when the text names none. With no `languages`, only the
+    machine formats are tried (sitemaps: fast on 50,000 entries).
+    """
+    text = " ".join((text or "").split())
+    if not text:
+        return None
+    when = _date(text)
+    if when is None:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            when = None
+    if when is None and languages and len(text) <= 80:
+        import dateparser  # imported on first use: it is slow to load and most dates are ISO
+
+        settings = {"RETURN_AS_TIMEZONE_AWARE": True, "TIMEZONE": "UTC", "PREFER_DATES_FROM": "past"}
+        if re.search(r"\b\d{1,2}\.\d{1,2}\.\d{2,4}\b", text):
+            settings["DATE_ORDER"] = "DMY"  # 05.11.2026 is the 5th of November wherever dots are used
+        when = dateparser.parse(text, languages=list(languages), settings=settings)
+    if when is None:
         return None
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)

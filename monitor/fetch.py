@@ -72,6 +72,7 @@ class Response:
 
 
 Sleep = Callable[[float], Awaitable[None]]
+Guard = Callable[[str], Awaitable[None]]
 
 
 class Fetcher:
@@ -116,8 +117,15 @@ class Fetcher:
     # --- public ---------------------------------------------------------------------------------
 
     async def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
-                  respect_robots: bool | None = None, max_bytes: int | None = None) -> Response:
-        """GET with retries for transient failures; raises FetchError with a readable reason."""
+                  respect_robots: bool | None = None, max_bytes: int | None = None,
+                  guard: Guard | None = None) -> Response:
+        """GET with retries for transient failures; raises FetchError with a readable reason.
+
+        `guard` (see monitor.guard) vets the URL and every redirect target before any request is
+        sent to it, robots.txt included; it raises a FetchError to refuse.
+        """
+        if guard is not None:
+            await guard(url)
         obey_robots = self.settings.respect_robots if respect_robots is None else respect_robots
         if obey_robots and not await self._robots_allow(url):
             raise FetchError(f"disallowed by {_origin(url)}/robots.txt for our user agent "
@@ -125,7 +133,7 @@ class Fetcher:
         attempts = self.settings.retries + 1
         for attempt in range(attempts):
             try:
-                return await self._get_once(url, etag, last_modified, max_bytes or self.max_bytes)
+                return await self._get_once(url, etag, last_modified, max_bytes or self.max_bytes, guard)
             except FetchError as exc:
                 if not exc.transient or attempt == attempts - 1:
                     if attempt:
@@ -140,7 +148,8 @@ class Fetcher:
 
     # --- one attempt ----------------------------------------------------------------------------
 
-    async def _get_once(self, url: str, etag: str | None, last_modified: str | None, max_bytes: int) -> Response:
+    async def _get_once(self, url: str, etag: str | None, last_modified: str | None, max_bytes: int,
+                        guard: Guard | None = None) -> Response:
         headers = {"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate",
                    "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
                              "text/xml;q=0.9, text/html;q=0.8, */*;q=0.5"}
@@ -160,12 +169,17 @@ class Fetcher:
                     try:
                         if response.status_code in _REDIRECTS:
                             url = self._next_hop(response, url, visited)
+                            if guard is not None:
+                                await guard(url)
                             visited.append(url)
                             if _origin(url) != host:
                                 headers.pop("If-None-Match", None)  # validators belong to the first host
                                 headers.pop("If-Modified-Since", None)
                             continue
                         if response.status_code == 304:
+                            # Read the (empty) body so the connection goes back to the pool
+                            # instead of being closed: a 304 pass must not cost a handshake each.
+                            await response.aread()
                             return Response(url, 304, response.headers, b"", time.monotonic() - started)
                         if response.status_code >= 400:
                             raise FetchError(

@@ -51,5 +51,8 @@ def setup_logging(fmt: str = "text", verbose: int = 0, secrets: Iterable[str] = 
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
     # Libraries speak only when asked for -vv.
-    for noisy in ("httpx", "httpcore", "apscheduler", "pymorphy3", "trafilatura", "apprise", "mail.log"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "pymorphy3", "apprise", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+    # The extractor reports every page it finds thin at WARNING: not news for a user.
+    for chatty in ("trafilatura", "htmldate", "courlan", "justext"):
+        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose > 1 else logging.ERROR)

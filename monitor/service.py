@@ -11,7 +11,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Config, DigestConfig, SourceConfig
+from monitor.config import Config, DigestConfig, SourceConfig, cron_trigger
+from monitor.article import complete_items
 from monitor.dedup import load_index
 from monitor.delivery import Dispatcher
 from monitor.fetch import Fetcher
@@ -77,7 +78,7 @@ class Service:
                 misfire_grace_time=None,  # a late run still runs
             )
         for digest in self.config.digests:
-            trigger = CronTrigger.from_crontab(digest.schedule, timezone=self.config.settings.timezone)
+            trigger = cron_trigger(digest.schedule, self.config.settings.timezone)
             self.scheduler.add_job(self._guarded, trigger, args=[self._digest_job, digest],
                                    id=f"digest:{digest.name}", name=f"digest {digest.name}",
                                    max_instances=1, coalesce=True, misfire_grace_time=None)
@@ -86,10 +87,11 @@ class Service:
                                coalesce=True, next_run_time=now)
 
     async def catch_up(self) -> None:
-        """Send digests whose time passed while the service was down; remember a new digest's start."""
+        """Send digests whose time passed while the service was down, and alerts for stories matched
+        but not alerted; remember a new digest's start."""
         now = self.now()
         for digest in self.config.digests:
-            trigger = CronTrigger.from_crontab(digest.schedule, timezone=self.config.settings.timezone)
+            trigger = cron_trigger(digest.schedule, self.config.settings.timezone)
             last = self.store.last_digest_time(digest.name)
             if last is None:
                 self.store.record_digest_time(digest.name, now)  # first start: the next scheduled time is the first
@@ -99,6 +101,9 @@ class Service:
                 log.info("digest %r was due at %s while monitor was not running: sending it now",
                          digest.name, missed.isoformat(timespec="minutes"))
                 await self._digest(digest, missed)
+        if self.config.alerts:  # stories stored but not alerted when the service was killed
+            async with self._delivering:
+                await self.dispatcher.catch_up_alerts()
 
     async def _guarded(self, job, *args) -> None:
         if self._stopping.is_set():
@@ -163,7 +168,7 @@ async def run_service(config: Config, now: Clock = utc_now) -> None:
     store = Store(config.database_path)
     try:
         async with Fetcher(config.settings.fetch, user_agent_for(config)) as fetcher:
-            await Service(config, store=store, fetcher=fetcher, now=now).run()
+            await Service(config, store=store, fetcher=fetcher, now=now, enrich=complete_items).run()
     finally:
         store.close()
 

@@ -167,7 +167,7 @@ BROKEN = [
         sources:
           - name: Ledger
             url: https://ledger.example/feed
-        """, 2, "sources[0].type", "required key 'type' is missing (one of: rss)"),
+        """, 2, "sources[0].type", "required key 'type' is missing (one of: page, rss, sitemap, telegram)"),
     Broken("missing-url", """
         sources:
           - name: Ledger

@@ -91,7 +91,8 @@ def test_every_feedparser_test_file_polls_without_crash_or_hang(tmp_path, make_f
         reply = _reply_for(path, raw, "")
         if reply.status != 200 or reply.headers.get("Content-Encoding") or report.status != "ok":
             continue
-        direct = feedparser.parse(raw, response_headers={"content-type": reply.headers["Content-Type"]})
+        direct = feedparser.parse(raw, response_headers={"content-type": reply.headers["Content-Type"]},
+                                  resolve_relative_uris=False, sanitize_html=False)
         # An entry with neither link, id nor any visible text (an image alone) has nothing to show.
         found = [e for e in direct.entries if e.get("link") or e.get("id")
                  or html_to_text(e.get("title")) or html_to_text(e.get("summary"))]
@@ -140,3 +141,28 @@ def test_charset_decisions_keep_feedparser_expectations(path):
         if data is not raw else expect.group(1)
     scope = {"bozo": parsed.bozo, "feed": parsed.feed, "entries": parsed.entries, "version": parsed.version}
     assert eval(expression, {}, scope), f"{path.name}: {expect.group(1)}"  # noqa: S307 (trusted test data)
+
+
+def _rss_documents():
+    roots = [Path(__file__).resolve().parent.parent / "fixtures" / "feeds"]
+    shared = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
+    roots += [shared / "feedparser-tests", shared / "real-feeds"]
+    return [p for root in roots if root.is_dir() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.suffix in (".xml", ".rss")]
+
+
+def test_fast_rss_path_gives_the_same_items_as_feedparser():
+    from monitor.sources.rss import _plain_rss2, parse_feed
+
+    compared, differ = 0, []
+    for path in _rss_documents():
+        raw = path.read_bytes()
+        quick = _plain_rss2(raw, "http://feeds.example/feed.xml")
+        if quick is None:
+            continue
+        compared += 1
+        slow = parse_feed(raw, "http://feeds.example/feed.xml", "application/xml", fast=False)
+        if quick.items != slow.items:
+            differ.append(path.name)
+    assert compared >= 20, f"only {compared} documents took the fast path"
+    assert not differ, differ

@@ -47,3 +47,4 @@ def source_type(name: str) -> SourceType:
 
 
 from monitor.sources import rss  # noqa: E402,F401  (registers "rss")
+from monitor.sources import page, sitemap, telegram  # noqa: E402,F401  (register "page", "sitemap", "telegram")
