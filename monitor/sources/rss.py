@@ -168,7 +168,7 @@ def _item(entry, feed_url: str, published: datetime | None = None) -> Item | Non
     guid = (entry.get("id") or "").strip() or None
     if not link and guid and guid.startswith(("http://", "https://")):
         link = guid
-    if link:
+    if link and not link.startswith(("http://", "https://")):
         link = urljoin(feed_url, link)
         if not link.startswith(("http://", "https://")):
             link = ""  # javascript:, mailto: and such are not articles
