@@ -55,5 +55,7 @@ def _tag_break(match: re.Match) -> str:
 
 
 def _tidy(text: str) -> str:
+    if "\n" not in text:
+        return _WS.sub(" ", text).strip()
     lines = (_WS.sub(" ", line).strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
