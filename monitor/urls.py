@@ -60,7 +60,7 @@ def canonical_url(url: str) -> str:
     path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=-._~") or "/"
     while "//" in path:
         path = path.replace("//", "/")
-    path = _AMP_PATH.sub("/", path)
+    path = _AMP_PATH.sub("", path) or "/"  # /amp/a, /a/amp/ and /a/amp all give /a
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
     if path.endswith(".amp") or path.endswith(".amp.html"):
