@@ -158,3 +158,27 @@ def test_redirected_article_records_where_it_ended(server, make_fetcher):
     source = rss_source("S", server.url("/f"), allow_private=True)
     [item] = run(lambda f: complete_items([Item(url=server.url("/go"), title="")], source, f), make_fetcher)
     assert item.url == server.url("/go") and item.canonical == final
+
+
+def test_pipeline_matches_on_main_text_only(server, store, make_fetcher):
+    """Acceptance: through the real pipeline (fetch_article: auto, the shipped topic), unrelated
+    articles whose sidebars link to on-topic stories give zero matches, and on-topic articles whose
+    feed teaser says nothing of the topic are all matched."""
+    from monitor.pipeline import poll_source
+    from monitor.topics import Matcher, default_topics
+
+    for path, (name, _, _) in SITE.items():
+        server.route(path, Reply(body=fixture_bytes(f"articles/{name}"), headers=HTML))
+    server.route("/feed.xml", Reply(body=feed_for(server, list(SITE)), headers={"Content-Type": "application/rss+xml"}))
+    source = rss_source("Site", server.url("/feed.xml"), fetch_article="auto", allow_private=True)
+    matcher = Matcher(default_topics())
+
+    report = run(lambda fetcher: poll_source(source, fetcher=fetcher, store=store, matcher=matcher,
+                                             enrich=complete_items), make_fetcher)
+    matched_urls = {row["url"] for row in store.db.query(
+        "SELECT i.url FROM items i JOIN matches m ON m.item_id = i.id")}
+    expected = {server.url(path) for path, (_, on_topic, _) in SITE.items() if on_topic}
+    assert report.new_items == len(SITE)
+    assert matched_urls == expected
+    # Without the article, the teasers alone match nothing: the full text is what found them.
+    assert not any(matcher.classify("Story", teaser).match for teaser in TEASERS)
