@@ -160,6 +160,42 @@ class TopicConfig(_Strict):
     exclude: str | None = None
 
 
+_CRON_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]  # crontab numbers: 0 and 7 are Sunday
+_CRON_DAY_ITEM = re.compile(r"^(\*|\d+)(?:-(\d+))?(?:/(\d+))?$")
+
+
+def _crontab_weekdays(field: str) -> str:
+    """The crontab day-of-week field in APScheduler's terms. APScheduler 3 counts 0 as Monday
+    (crontab: Sunday), so numbers are turned into day names, which both read the same way."""
+    if field == "*" or not any(ch.isdigit() for ch in field):
+        return field
+    days: list[str] = []
+    for item in field.split(","):
+        match = _CRON_DAY_ITEM.match(item)
+        if not match:
+            if any(ch.isdigit() for ch in item):
+                raise ValueError(f"day of week {item!r} is not a number 0-7, a range such as 1-5 or a name such as mon")
+            days.append(item)
+            continue
+        start, end, step = match.groups()
+        first, last = (0, 6) if start == "*" else (int(start), int(end) if end else (6 if step else int(start)))
+        if not (0 <= first <= 7 and 0 <= last <= 7 and first <= last) or (step and int(step) == 0):
+            raise ValueError(f"day of week {item!r} is out of range (0-7, 0 and 7 are Sunday)")
+        days += [_CRON_DAYS[n] for n in range(first, last + 1, int(step or 1))]
+    return ",".join(dict.fromkeys(days))
+
+
+def cron_trigger(expression: str, timezone: str | None = None):
+    """A CronTrigger for a standard crontab line (minute hour day month weekday)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    values = expression.split()
+    if len(values) != 5:
+        raise ValueError(f"wrong number of fields; got {len(values)}, expected 5")
+    return CronTrigger(minute=values[0], hour=values[1], day=values[2], month=values[3],
+                       day_of_week=_crontab_weekdays(values[4]), timezone=timezone)
+
+
 class DigestConfig(_Strict):
     name: str
     schedule: str = "0 8 * * *"          # cron: minute hour day month weekday, in settings.timezone
@@ -171,10 +207,8 @@ class DigestConfig(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
-
         try:
-            CronTrigger.from_crontab(value)
+            cron_trigger(value)
         except ValueError as exc:
             raise ValueError(f"not a valid cron schedule {value!r} ({exc}); e.g. '0 8 * * *' for 08:00 daily")
         return value

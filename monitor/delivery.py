@@ -77,7 +77,7 @@ class Dispatcher:
     def view(self, name: str, item_ids: list[int], generated_at: datetime) -> DigestView:
         configured = {s.name for s in self.config.sources}
         health = [h for h in health_from_rows(self.store.source_rows()) if h.source in configured]
-        stories = [story_from_row(row) for row in self.store.stories(item_ids)]
+        stories = [story_from_row(row) for row in self.store.stories(item_ids, as_of=generated_at)]
         return DigestView(name, generated_at.astimezone(ZoneInfo(self.config.settings.timezone)), stories, health)
 
     def preview(self, entry: DigestConfig, channel: str | None = None) -> DigestView:
@@ -136,6 +136,26 @@ class Dispatcher:
         for entry in self.config.alerts:
             for item_id in item_ids:  # one message per story
                 self.enqueue(entry, self.now(), item_ids=[item_id])
+        return await self.flush()
+
+    async def catch_up_alerts(self) -> list[DeliveryReport]:
+        """At start: alert the stories matched while the service was down or killed between
+        storing a poll's items and alerting them (the poll's next run sees them as known and
+        would never alert them). Only stories matched since the alert was first seen: adding an
+        alert to an existing database does not send one message per old story."""
+        if not self.config.alerts:
+            return []
+        now = self.now()
+        for entry in self.config.alerts:
+            since = self.store.last_digest_time(entry.name)  # alerts keep their start in digest_runs
+            if since is None:
+                self.store.record_digest_time(entry.name, now)
+                continue
+            for channel in self._channels_for(entry):
+                for item_id in self.store.unclaimed_item_ids(entry.name, channel, sources=self._sources_for(entry),
+                                                             topics=entry.topics, matched_since=since):
+                    self.store.create_batch(entry.name, channel, now, now, sources=self._sources_for(entry),
+                                            topics=entry.topics, kind="alert", item_ids=[item_id])
         return await self.flush()
 
     async def aclose(self) -> None:

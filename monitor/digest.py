@@ -8,7 +8,7 @@ filter neutralises the characters chat services would read as markup, so a title
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,7 @@ from monitor.notify import Message
 LANGUAGE_NAMES = {"en": "English", "uk": "Ukrainian", "ru": "Russian"}
 FAILING_FOOTER_AFTER = timedelta(hours=24)
 _HIT = re.compile(r"\*\*(.+?)\*\*")
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]()#|~>!])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()#|~!])")
 
 
 @dataclass(frozen=True)
@@ -89,15 +89,17 @@ def _environment() -> Environment:
     env.filters["md"] = markdown_escape
     # Escape everything but our own **hit** marks.
     env.filters["hits_md"] = lambda text: markdown_escape(text.replace("**", "\0")).replace("\0", "**")
-    env.filters["url_md"] = lambda url: url.replace(")", "%29").replace(" ", "%20")
+    env.filters["url_md"] = lambda url: (url.replace(")", "%29").replace(" ", "%20")
+                                         .replace("<", "%3C").replace(">", "%3E"))
     return env
 
 
 def markdown_escape(text: str) -> str:
     """Text that chat Markdown shows as written; angle brackets become look-alikes (Slack reads
     <…> as links, some renderers pass raw HTML through)."""
-    text = _MD_SPECIAL.sub(r"\\\1", text)
-    return text.replace("<", "‹").replace(">", "›")
+    # Look-alikes first: escaping ">" and then replacing it left a stray backslash before "›".
+    text = text.replace("<", "‹").replace(">", "›")
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 class Renderer:
@@ -133,30 +135,41 @@ class Renderer:
             } for h in view.health],
         }
 
-    def render(self, template: str, view: DigestView, stories: list[Story], part: int = 1, parts: int = 1) -> str:
+    def render(self, template: str, view: DigestView, stories: list[Story], part: int = 1, parts: int = 1,
+               footer: bool = True) -> str:
         return self.env.get_template(template).render(
             view=view, stories=stories, part=part, parts=parts, local=self.local, subject=self.subject(view),
-            languages=LANGUAGE_NAMES, failing=view.long_failing)
+            languages=LANGUAGE_NAMES, failing=view.long_failing if footer else [])
 
     def messages(self, view: DigestView, delivery_id: str, max_chars: int | None, markup: str = "markdown") -> list[Message]:
         """The digest as one message, or as several when a channel limits the size: stories are
-        never cut in half (a single story longer than the limit goes alone)."""
+        never cut in half (a single story longer than the limit goes alone).
+
+        The grouping of stories depends on the stories alone, never on source health: a retry
+        re-renders the batch and resumes after the parts already sent, so a footer that appeared
+        or vanished in between (a source recovered) must not move a story into a part already
+        sent (dropped) or back out of one (repeated). The footer goes in the last part, or in a
+        part of its own when it does not fit there.
+        """
         template = {"markdown": "digest.md", "html": "digest.html", "text": "digest.txt"}[markup]
+        bare = replace(view, health=[])
         groups: list[list[Story]] = [[]]
         if max_chars:
             for story in view.stories:
                 candidate = groups[-1] + [story]
-                if groups[-1] and len(self.render(template, view, candidate, 99, 99)) > max_chars:
+                if groups[-1] and len(self.render(template, bare, candidate, 99, 99)) > max_chars:
                     groups.append([story])
                 else:
                     groups[-1] = candidate
+            if groups[-1] and view.long_failing and len(self.render(template, view, groups[-1], 99, 99)) > max_chars:
+                groups.append([])  # the footer alone
         else:
             groups = [list(view.stories)]
         parts = len(groups)
         return [Message(
             delivery_id=delivery_id, digest=view.name, subject=self.subject(view),
-            text=self.render("digest.txt", view, group, n, parts),
-            markdown=self.render("digest.md", view, group, n, parts),
-            html=self.render("digest.html", view, group, n, parts),
+            text=self.render("digest.txt", view, group, n, parts, footer=n == parts),
+            markdown=self.render("digest.md", view, group, n, parts, footer=n == parts),
+            html=self.render("digest.html", view, group, n, parts, footer=n == parts),
             payload=self.payload(view, group), part=n, parts=parts,
         ) for n, group in enumerate(groups, start=1)]

@@ -264,28 +264,31 @@ class Store:
         new: list[StoredItem] = []
         matches = matches or {}
         with self._transaction():
-            for item in items:
-                key = item.key(source)
-                cursor = self.db.execute(
-                    """INSERT INTO items (key, url_key, url, guid, source, title, summary, content, author, published,
-                           first_seen, content_hash, lang, canonical)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING""",
-                    [key, item.url_key(source), item.url, item.guid, source, item.title, item.summary, item.content,
-                     item.author, _iso(item.published), _iso(at), item.content_hash, item.lang, item.canonical],
-                )
-                if cursor.rowcount != 1:
+            # Ids are handed out here, inside the write transaction (no other writer can take
+            # them), so each item is one row written once, with its story, in a single batch.
+            pending = {item.key(source): item for item in items}
+            known = self.known_keys(pending)
+            next_id = (self.db.execute("SELECT max(id) FROM items").fetchone()[0] or 0) + 1
+            rows, match_rows = [], []
+            for key, item in pending.items():
+                if key in known:
                     continue
-                item_id = cursor.lastrowid
+                item_id, next_id = next_id, next_id + 1
                 story_id, signature = story_for(item, item_id) if story_for else (None, None)
                 story_id = story_id or item_id
-                self.db.execute("UPDATE items SET story_id = ?, signature = ? WHERE id = ?",
-                                [story_id, signature, item_id])
+                rows.append((item_id, key, item.url_key(source), item.url, item.guid, source, item.title, item.summary,
+                             item.content, item.author, _iso(item.published), _iso(at), item.content_hash, item.lang,
+                             item.canonical, story_id, signature))
                 new.append(StoredItem(item_id, key, source, item, story_id))
-                for match in matches.get(key, ()):
-                    self.db.execute(
-                        "INSERT OR IGNORE INTO matches (item_id, topic, terms, snippet, matched_at) VALUES (?, ?, ?, ?, ?)",
-                        [item_id, match.topic, json.dumps(match.terms, ensure_ascii=False), match.snippet, _iso(at)],
-                    )
+                match_rows += [(item_id, match.topic, json.dumps(match.terms, ensure_ascii=False), match.snippet,
+                                _iso(at)) for match in matches.get(key, ())]
+            self.db.conn.executemany(
+                """INSERT INTO items (id, key, url_key, url, guid, source, title, summary, content, author, published,
+                       first_seen, content_hash, lang, canonical, story_id, signature)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO matches (item_id, topic, terms, snippet, matched_at) VALUES (?, ?, ?, ?, ?)",
+                match_rows)
         return new
 
     def count_matches(self, topic: str | None = None) -> int:
@@ -295,13 +298,17 @@ class Store:
     # --- outbox ---------------------------------------------------------------------------------
 
     def unclaimed_item_ids(self, digest: str, channel: str, *, sources: Iterable[str] | None = None,
-                           topics: Iterable[str] | None = None, item_ids: Iterable[int] | None = None) -> list[int]:
+                           topics: Iterable[str] | None = None, item_ids: Iterable[int] | None = None,
+                           matched_since: datetime | None = None) -> list[int]:
         """One matched item per story this channel of this digest has not been given yet.
 
         A story is claimed once: when a copy from another outlet arrives after the story was
         sent, it is not sent again (it shows as "also reported by" in later renderings).
         """
         where, params = [], {"digest": digest, "channel": channel}
+        if matched_since is not None:
+            where.append("m.matched_at >= :matched_since")
+            params["matched_since"] = _iso(matched_since)
         for column, values, prefix in (("i.source", sources, "s"), ("m.topic", topics, "t"), ("i.id", item_ids, "i")):
             if values is None:
                 continue
@@ -384,8 +391,10 @@ class Store:
             self.db.execute("UPDATE batches SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
                             "WHERE id = ?", [error, _iso(retry_at), batch_id])
 
-    def stories(self, item_ids: Iterable[int]) -> list[dict]:
-        """Items with their matches (topics, terms, snippet), oldest first."""
+    def stories(self, item_ids: Iterable[int], as_of: datetime | None = None) -> list[dict]:
+        """Items with their matches (topics, terms, snippet), oldest first; "also" lists the copies
+        stored up to `as_of` (a retried batch renders as first built: a copy that arrived since
+        must not push a story into another part)."""
         ids = [int(i) for i in item_ids]
         if not ids:
             return []
@@ -398,7 +407,8 @@ class Store:
         stories = ",".join(str(row["story_id"] or row["id"]) for row in rows)
         for other in self.db.query(
                 f"""SELECT id, story_id, url, source, title FROM items WHERE story_id IN ({stories})
-                    ORDER BY coalesce(published, first_seen), id"""):
+                    AND (:as_of IS NULL OR first_seen <= :as_of)
+                    ORDER BY coalesce(published, first_seen), id""", {"as_of": _iso(as_of)}):
             copies.setdefault(other["story_id"], []).append(other)
         for row in rows:
             row["topics"] = sorted(set(row["topics"].split("\x1f"))) if row["topics"] else []

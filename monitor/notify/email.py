@@ -6,7 +6,7 @@ import asyncio
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, parseaddr
 from typing import Literal
 
 from pydantic import ConfigDict, Field
@@ -33,9 +33,11 @@ def build_email(message: Message, sender: str, recipients: list[str]) -> EmailMe
     email["From"] = sender
     email["To"] = ", ".join(recipients)
     email["Date"] = formatdate(localtime=False, usegmt=True)
-    domain = sender.rsplit("@", 1)[-1].strip("> ") or "monitor.local"
-    # Derived from the delivery id: a retried send carries the same Message-ID.
-    email["Message-ID"] = make_msgid(idstring=f"{message.delivery_id}.{message.part}", domain=domain)
+    address = parseaddr(sender)[1]
+    domain = address.rsplit("@", 1)[-1] if "@" in address else "monitor.local"
+    # Derived from the delivery id only (make_msgid adds the time and a random number): a retried
+    # send carries the same Message-ID, so the receiving side can drop the repeat.
+    email["Message-ID"] = f"<{message.delivery_id}.{message.part}@{domain}>"
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.text, charset="utf-8")
     email.add_alternative(message.html, subtype="html", charset="utf-8")

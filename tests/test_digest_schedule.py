@@ -1,0 +1,216 @@
+"""Digest schedules: the digest whose time passed while the service was down is sent at start
+(Service.catch_up with an injected clock), once, and only then."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from monitor.config import ConfigError, cron_trigger
+from monitor.fetch import Fetcher
+from monitor.service import Service, missed_digest_time
+from tests.conftest import FAST, FixedClock
+from tests.support.digests import add_story, make_config
+
+KYIV = ZoneInfo("Europe/Kyiv")
+UTC = timezone.utc
+
+
+def kyiv(*args) -> datetime:
+    return datetime(*args, tzinfo=KYIV)
+
+
+def daily(schedule: str = "0 8 * * *"):
+    return cron_trigger(schedule, "Europe/Kyiv")
+
+
+# --- missed_digest_time --------------------------------------------------------------------------
+
+def test_missed_time_is_the_last_scheduled_time_that_passed():
+    last = kyiv(2026, 11, 24, 8, 0)
+    assert missed_digest_time(daily(), last, kyiv(2026, 11, 25, 9, 30)) == kyiv(2026, 11, 25, 8, 0)
+    assert missed_digest_time(daily(), last, kyiv(2026, 11, 25, 7, 59)) is None
+    assert missed_digest_time(daily(), last, kyiv(2026, 11, 25, 8, 0)) == kyiv(2026, 11, 25, 8, 0)
+    assert missed_digest_time(daily(), last, kyiv(2026, 11, 28, 9, 30)) == kyiv(2026, 11, 28, 8, 0)  # several: the last
+    assert missed_digest_time(daily(), None, kyiv(2026, 11, 25, 9, 30)) is None
+    # the stored time is UTC: the same instant
+    assert missed_digest_time(daily(), last.astimezone(UTC), kyiv(2026, 11, 25, 9, 30).astimezone(UTC)) == \
+        kyiv(2026, 11, 25, 8, 0)
+
+
+def test_missed_time_across_the_autumn_clock_change():
+    # Kyiv leaves summer time on 25 Oct 2026: 08:00 is 05:00 UTC before, 06:00 UTC after.
+    missed = missed_digest_time(daily(), kyiv(2026, 10, 24, 8, 0), kyiv(2026, 10, 25, 9, 30))
+    assert missed == kyiv(2026, 10, 25, 8, 0) and missed.astimezone(UTC).hour == 6
+
+
+def test_missed_time_for_a_weekly_and_an_every_minute_schedule():
+    monday = daily("0 9 * * 1")
+    assert missed_digest_time(monday, kyiv(2026, 11, 16, 9, 0), kyiv(2026, 11, 25, 9, 30)) == kyiv(2026, 11, 23, 9, 0)
+    assert missed_digest_time(monday, kyiv(2026, 11, 23, 9, 0), kyiv(2026, 11, 25, 9, 30)) is None
+    minute = daily("* * * * *")
+    assert missed_digest_time(minute, kyiv(2026, 11, 25, 9, 0), kyiv(2026, 11, 25, 9, 30, 30)) == kyiv(2026, 11, 25, 9, 30)
+
+
+def fires(schedule: str, days: int = 7) -> list[str]:
+    """Weekday names of the times `schedule` fires in the week from Monday 23 Nov 2026."""
+    trigger, moment, names = daily(schedule), kyiv(2026, 11, 23, 0, 0), []
+    end = moment + timedelta(days=days)
+    moment = trigger.get_next_fire_time(None, moment)
+    while moment < end:
+        names.append(moment.strftime("%a %H:%M"))
+        moment = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+    return names
+
+
+def test_cron_weekdays_count_from_sunday_as_in_crontab():
+    # APScheduler 3 reads 0 as Monday; a sources.yaml schedule is a crontab line, where 0 is Sunday.
+    assert fires("0 9 * * 1") == ["Mon 09:00"]
+    assert fires("0 9 * * 0") == fires("0 9 * * 7") == fires("0 9 * * sun") == ["Sun 09:00"]
+    assert fires("30 7 * * 1-5") == [f"{d} 07:30" for d in ("Mon", "Tue", "Wed", "Thu", "Fri")]
+    assert fires("0 9 * * 0-6") == fires("0 9 * * *") == [f"{d} 09:00" for d in
+                                                          ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")]
+    assert fires("0 9 * * */2") == ["Tue 09:00", "Thu 09:00", "Sat 09:00", "Sun 09:00"]  # sun, tue, thu, sat
+    assert fires("0 9 * * 5,6,0") == ["Fri 09:00", "Sat 09:00", "Sun 09:00"]
+    assert fires("0 9 * * mon-fri") == fires("0 9 * * 1-5")
+
+
+def test_bad_cron_weekdays_are_config_errors(tmp_path):
+    for schedule in ("0 9 * * 8", "0 9 * * 5-2", "0 9 * *", "0 9 * * 1#2"):
+        with pytest.raises(ConfigError, match="not a valid cron schedule"):
+            make_config(tmp_path, f'digests:\n  - {{name: d, schedule: "{schedule}"}}\n')
+
+
+# --- Service.catch_up ----------------------------------------------------------------------------
+
+@pytest.fixture
+def setup(tmp_path, store):
+    def make(now: datetime, body: str = ""):
+        config = make_config(tmp_path, body or """
+            channels:
+              files: {type: file, path: out}
+            digests:
+              - {name: morning, schedule: "0 8 * * *"}
+        """)
+        clock = FixedClock(now.astimezone(UTC))
+        service = Service(config, store=store, fetcher=Fetcher(FAST, "t"), now=clock)
+        return config, clock, service
+    return make
+
+
+def digests_written(tmp_path) -> list[dict]:
+    return [json.loads(p.read_text("utf-8")) for p in sorted((tmp_path / "out").glob("*.json"))]
+
+
+def stories_overnight(store, n: int = 2):
+    return [add_story(store, "Ledger", f"Children deported from occupied Kherson, report {i}",
+                      url=f"https://ledger.example/night-{i}", at=kyiv(2026, 11, 24, 20, i))
+            for i in range(n)]
+
+
+def test_stopped_before_0800_and_started_at_0930_sends_the_0800_digest_at_start(tmp_path, store, setup):
+    config, clock, service = setup(kyiv(2026, 11, 25, 9, 30))
+    store.record_digest_time("morning", kyiv(2026, 11, 24, 8, 0))  # yesterday's went out
+    stories_overnight(store)
+
+    asyncio.run(service.catch_up())
+
+    [document] = digests_written(tmp_path)
+    assert document["digest"] == "morning"
+    assert sorted(s["url"] for s in document["stories"]) == [f"https://ledger.example/night-{i}" for i in range(2)]
+    assert store.last_digest_time("morning") == kyiv(2026, 11, 25, 8, 0)
+    [batch] = store.batches("morning")
+    assert batch.scheduled_for == kyiv(2026, 11, 25, 8, 0) and batch.status == "delivered"
+    assert batch.created_at == clock()
+
+    # A second start the same morning sends nothing again.
+    clock.when = kyiv(2026, 11, 25, 9, 45).astimezone(UTC)
+    asyncio.run(service.catch_up())
+    assert len(digests_written(tmp_path)) == 1 and len(store.batches()) == 1
+
+
+def test_started_before_0800_sends_nothing(tmp_path, store, setup):
+    _, _, service = setup(kyiv(2026, 11, 25, 7, 30))
+    store.record_digest_time("morning", kyiv(2026, 11, 24, 8, 0))
+    stories_overnight(store)
+    asyncio.run(service.catch_up())
+    assert not (tmp_path / "out").exists() and store.batches() == []
+    assert store.last_digest_time("morning") == kyiv(2026, 11, 24, 8, 0)
+
+
+def test_down_for_days_sends_one_digest_with_everything(tmp_path, store, setup):
+    _, _, service = setup(kyiv(2026, 11, 28, 9, 30))
+    store.record_digest_time("morning", kyiv(2026, 11, 24, 8, 0))
+    stories_overnight(store, 3)
+    asyncio.run(service.catch_up())
+    [document] = digests_written(tmp_path)
+    assert len(document["stories"]) == 3
+    assert store.last_digest_time("morning") == kyiv(2026, 11, 28, 8, 0)
+
+
+def test_first_start_remembers_the_time_and_sends_nothing(tmp_path, store, setup):
+    _, clock, service = setup(kyiv(2026, 11, 25, 9, 30))
+    stories_overnight(store)
+    asyncio.run(service.catch_up())
+    assert store.batches() == [] and store.last_digest_time("morning") == clock()
+
+
+def test_missed_digest_with_nothing_new_sends_nothing_but_moves_on(tmp_path, store, setup):
+    _, _, service = setup(kyiv(2026, 11, 25, 9, 30))
+    store.record_digest_time("morning", kyiv(2026, 11, 24, 8, 0))
+    asyncio.run(service.catch_up())
+    assert store.batches() == [] and store.last_digest_time("morning") == kyiv(2026, 11, 25, 8, 0)
+
+
+def test_each_digest_catches_up_on_its_own_schedule(tmp_path, store, setup):
+    _, _, service = setup(kyiv(2026, 11, 25, 9, 30), """
+        channels:
+          files: {type: file, path: out}
+        digests:
+          - {name: morning, schedule: "0 8 * * *"}
+          - {name: evening, schedule: "0 20 * * *"}
+          - {name: weekly, schedule: "0 9 * * 1", send_empty: true}
+    """)
+    store.record_digest_time("morning", kyiv(2026, 11, 24, 8, 0))
+    store.record_digest_time("evening", kyiv(2026, 11, 24, 20, 0))
+    store.record_digest_time("weekly", kyiv(2026, 11, 16, 9, 0))
+    stories_overnight(store)
+    asyncio.run(service.catch_up())
+    sent = {d["digest"]: len(d["stories"]) for d in digests_written(tmp_path)}
+    assert sent == {"morning": 2, "weekly": 2}  # evening's next time (20:00) has not come
+    assert store.last_digest_time("weekly") == kyiv(2026, 11, 23, 9, 0)
+    assert store.last_digest_time("evening") == kyiv(2026, 11, 24, 20, 0)
+
+
+def test_catch_up_also_delivers_a_batch_left_pending_by_a_crash(tmp_path, store, setup):
+    config, clock, service = setup(kyiv(2026, 11, 25, 9, 30))
+    store.record_digest_time("morning", kyiv(2026, 11, 24, 8, 0))
+    stories_overnight(store, 1)
+    # Killed at yesterday's 08:00 run after the batch was written, before it was sent.
+    service.dispatcher.enqueue(config.digests[0], kyiv(2026, 11, 24, 8, 0))
+    add_story(store, "Ledger", "Children deported from occupied Kherson, later", url="https://ledger.example/late",
+              at=kyiv(2026, 11, 25, 1, 0))
+    asyncio.run(service.catch_up())
+    urls = sorted(s["url"] for d in digests_written(tmp_path) for s in d["stories"])
+    assert urls == ["https://ledger.example/late", "https://ledger.example/night-0"]  # each once
+    assert all(b.status == "delivered" for b in store.batches())
+
+
+def test_the_scheduled_job_fires_at_0800_in_the_user_zone(tmp_path, store, setup):
+    _, _, service = setup(kyiv(2026, 11, 25, 9, 30))
+
+    async def go():
+        service.schedule()
+        service.scheduler.start(paused=True)
+        try:
+            job = service.scheduler.get_job("digest:morning")
+            trigger = job.trigger
+            return trigger.get_next_fire_time(None, kyiv(2026, 11, 25, 9, 30))
+        finally:
+            service.scheduler.shutdown(wait=False)
+
+    assert asyncio.run(go()) == kyiv(2026, 11, 26, 8, 0)
