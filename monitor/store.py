@@ -316,11 +316,14 @@ class Store:
             where.append(f"{column} IN (" + ",".join(f":{prefix}{n}" for n in range(len(values))) + ")"
                          if values else "0")
             params.update({f"{prefix}{n}": value for n, value in enumerate(values)})
-        sql = f"""SELECT min(i.id) FROM items i JOIN matches m ON m.item_id = i.id
+        # The story's lead is its earliest-published matched copy (the outlet that had it first);
+        # SQLite returns the other columns of the row where min() is reached.
+        sql = f"""SELECT i.id, min(coalesce(i.published, i.first_seen) || printf('%012d', i.id)) AS lead
+                  FROM items i JOIN matches m ON m.item_id = i.id
                   WHERE NOT EXISTS (SELECT 1 FROM deliveries d JOIN items j ON j.id = d.item_id
                                     WHERE d.digest = :digest AND d.channel = :channel AND j.story_id = i.story_id)
                   {''.join(' AND ' + w for w in where)}
-                  GROUP BY i.story_id ORDER BY min(i.id)"""
+                  GROUP BY i.story_id ORDER BY min(i.story_id)"""
         return [row[0] for row in self.db.execute(sql, params)]
 
     def recent_signatures(self, since: datetime) -> list[dict]:

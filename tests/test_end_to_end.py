@@ -25,11 +25,7 @@ OUTLETS = [
     ("Северная правда", "pravda-rss1.xml", "ru"),
     ("Coastal Herald", "herald-atom.xml", "en"),
 ]
-# TODO(listing-page and sitemap sources, owned by another engineer): add two more outlets to this
-# site once those source types exist — one published only as an HTML listing page of article
-# links (`type: listing`?) and one only as a news sitemap (`type: sitemap`?), each with on-topic
-# and off-topic articles in fixtures/site/ and their expected links in fixtures/site/expected.json —
-# and add them to OUTLETS/sources below. The assertions in test_poll_then_digest_... need no change.
+# The listing-page and sitemap outlets are added in test_listing_page_and_sitemap_outlets_join_the_digest.
 
 
 def site(server, ledger: str = "ledger-rss2.xml") -> dict[str, str]:
@@ -164,3 +160,50 @@ def test_a_story_published_between_two_cli_digests_is_in_the_second_only(tmp_pat
 def test_digest_usage_errors(tmp_path, server, args, message):
     result = CliRunner().invoke(cli, ["--config", write_config(tmp_path, server), *args])
     assert result.exit_code == 2 and message in result.output
+
+
+# Two outlets without a feed: one publishes an HTML listing page (type: page, with a CSS selector),
+# the other a Google News sitemap (type: sitemap). Their articles are full pages with navigation,
+# sidebars and comments (fixtures/articles/); only the main text may decide a match.
+PAGE_ARTICLES = {"/desk/children-returned": ("en-children-returned.html", True),
+                 "/desk/bridge": ("en-bridge-reopens.html", False)}
+SITEMAP_ARTICLES = {"/map/povernuly": ("uk-children-returned.html", True),
+                    "/map/opalennia": ("uk-heating-season.html", False),
+                    "/map/lageri": ("ru-children-camps.html", True),
+                    "/map/teatr": ("ru-theatre-premiere.html", False)}
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def serve_page_and_sitemap_outlets(server) -> tuple[str, str]:
+    for path, (fixture, _) in {**PAGE_ARTICLES, **SITEMAP_ARTICLES}.items():
+        server.route(path, Reply(body=(SITE.parent / "articles" / fixture).read_bytes(), headers=HTML))
+    cards = "".join(f'<li class="story"><a href="{path}">Desk story {n}</a><time>2026-11-2{n}</time></li>'
+                    for n, path in enumerate(PAGE_ARTICLES, start=3))
+    listing = f"""<!doctype html><html><head><title>Desk</title></head><body>
+      <nav><a href="/">Home</a> <a href="/about">About</a></nav>
+      <ul class="stories">{cards}</ul><footer><a href="/contacts">Contacts</a></footer></body></html>"""
+    urls = "".join(f"<url><loc>{server.url(path)}</loc><news:news><news:publication><news:name>Map</news:name>"
+                   f"<news:language>uk</news:language></news:publication><news:publication_date>2026-11-24T0{n}:00:00Z"
+                   f"</news:publication_date><news:title>Map story {n}</news:title></news:news></url>"
+                   for n, path in enumerate(SITEMAP_ARTICLES, start=1))
+    sitemap = ('<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+               f'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">{urls}</urlset>')
+    return (server.route("/desk/", Reply(body=listing.encode(), headers=HTML)),
+            server.route("/news-sitemap.xml", Reply(body=sitemap.encode(), headers={"Content-Type": "application/xml"})))
+
+
+def test_listing_page_and_sitemap_outlets_join_the_digest(tmp_path, server):
+    listing, sitemap = serve_page_and_sitemap_outlets(server)
+    config = write_config(tmp_path, server, extra=f"""
+  - {{name: "Desk", type: page, url: "{listing}", links: "ul.stories li.story a", allow_private: true, tags: [en]}}
+  - {{name: "Map", type: sitemap, url: "{sitemap}", allow_private: true, tags: [uk]}}
+""")
+    polled = invoke("--config", config, "poll")
+    assert "6 sources polled" in polled.stdout and "0 failing" in polled.stdout, polled.stdout
+    invoke("--config", config, "digest", "--now")
+    [document] = digest_documents(tmp_path / "digests")
+    urls = [story["url"] for story in document["stories"]]
+    for path, (_, on_topic) in {**PAGE_ARTICLES, **SITEMAP_ARTICLES}.items():
+        assert urls.count(server.url(path)) == (1 if on_topic else 0), path
+    on_topic_feeds = expected_on_topic([f for _, f, _ in OUTLETS])
+    assert len(document["stories"]) == len(on_topic_feeds) + 3
