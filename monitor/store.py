@@ -323,7 +323,7 @@ class Store:
                   WHERE NOT EXISTS (SELECT 1 FROM deliveries d JOIN items j ON j.id = d.item_id
                                     WHERE d.digest = :digest AND d.channel = :channel AND j.story_id = i.story_id)
                   {''.join(' AND ' + w for w in where)}
-                  GROUP BY i.story_id ORDER BY min(i.story_id)"""
+                  GROUP BY i.story_id ORDER BY i.story_id"""  # one aggregate only, or SQLite picks any row
         return [row[0] for row in self.db.execute(sql, params)]
 
     def recent_signatures(self, since: datetime) -> list[dict]:
