@@ -367,6 +367,44 @@ BROKEN = [
             type: rss
             url: https://ledger.example/feed
         """, 2, "sources[0].<<", "'<<' must merge a mapping"),
+    Broken("topic-query-syntax-error", """
+        sources:
+          - {name: Ledger, type: rss, url: "https://ledger.example/feed"}
+        topics:
+          camps:
+            query: '(оздоровлен* OR "health improvement") AND (дит* OR child*'
+        """, 5, "topics.camps.query", "topic 'camps': syntax error at position 42: unbalanced parenthesis"),
+    Broken("digest-unknown-channel", """
+        sources:
+          - {name: Ledger, type: rss, url: "https://ledger.example/feed"}
+        channels:
+          team-email: {type: file}
+        digests:
+          - name: daily
+            channels: [team-emial]
+        """, 7, "digests[0].channels[0]", "unknown channel 'team-emial'; did you mean 'team-email'?"),
+    Broken("digest-bad-cron", """
+        sources:
+          - {name: Ledger, type: rss, url: "https://ledger.example/feed"}
+        digests:
+          - name: daily
+            schedule: "0 25 * * *"
+        """, 5, "digests[0].schedule", "not a valid cron schedule '0 25 * * *'"),
+    Broken("unknown-channel-type", """
+        sources:
+          - {name: Ledger, type: rss, url: "https://ledger.example/feed"}
+        channels:
+          chat: {type: slak}
+        """, 4, "channels.chat.type", "unknown channel type 'slak'"),
+    Broken("email-channel-without-recipients", """
+        sources:
+          - {name: Ledger, type: rss, url: "https://ledger.example/feed"}
+        channels:
+          mail:
+            type: email
+            host: smtp.example.org
+            from: monitor@example.org
+        """, 4, "channels.mail.to", "required key 'to' is missing"),
 ]
 
 
