@@ -134,6 +134,7 @@ class SourceConfig(_Strict):
     allow_private: bool = False
     respect_robots: bool | None = None  # None: follow settings.fetch.respect_robots
     enabled: bool = True
+    notify_updates: bool = False        # an edited article at a known URL is reported again
 
     _interval = field_validator("interval", mode="before")(_duration_field)
 

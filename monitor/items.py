@@ -22,13 +22,15 @@ class Item:
     author: str = ""
     lang: str = ""                # ISO 639-1, when known (page metadata or detection)
     canonical: str = ""           # the page's own canonical URL, once the article was fetched
+    feed_hash: str = ""           # what the feed said of it (before the article was fetched)
+    revision: str = ""            # set on the row that records an update of a known article
 
     def key(self, source_name: str) -> str:
         """What makes two items the same: the page's own canonical URL (same site only), else the
         normalized link, else the feed's guid, else the text."""
-        if self.canonical and same_site(self.canonical, self.url):
-            return canonical_url(self.canonical)
-        return self.url_key(source_name)
+        base = canonical_url(self.canonical) if self.canonical and same_site(self.canonical, self.url) \
+            else self.url_key(source_name)
+        return f"{base}#revision-{self.revision}" if self.revision else base
 
     def url_key(self, source_name: str) -> str:
         """The key of the link as the feed gave it (known before the article is fetched)."""
@@ -37,6 +39,11 @@ class Item:
         if self.guid:
             return f"guid:{source_name}:{self.guid}"
         return "text:" + hashlib.sha256(f"{self.title}\n{self.summary}".encode()).hexdigest()
+
+    def feed_fingerprint(self) -> str:
+        """Hash of the feed's own text of the item: a change means the outlet edited it."""
+        body = f"{self.title}\n{self.summary}\n{self.content}"
+        return hashlib.sha256(" ".join(body.split()).casefold().encode()).hexdigest()
 
     @property
     def content_hash(self) -> str:

@@ -38,7 +38,10 @@ async def poll_source(source: SourceConfig, *, fetcher: Fetcher, store: Store, n
     state = store.source_state(source.name)
     try:
         collected = await source_type(source.type).collect(source, fetcher, state)
-        fresh = _unseen(collected.items, source.name, store)
+        items = [replace(item, feed_hash=item.feed_fingerprint()) for item in collected.items]
+        fresh = _unseen(items, source.name, store)
+        if source.notify_updates:
+            fresh += _edited(items, fresh, source.name, store)
         if fresh and enrich is not None:
             fresh = await enrich(fresh, source, fetcher)
         fresh, matches = _match(fresh, source.name, matcher) if matcher is not None else (fresh, {})
@@ -74,6 +77,16 @@ def _unseen(items: list[Item], source_name: str, store: Store) -> list[Item]:
         keyed.setdefault(item.key(source_name), item)
     known = store.known_keys(keyed)
     return [item for key, item in keyed.items() if key not in known]
+
+
+def _edited(items: list[Item], fresh: list[Item], source_name: str, store: Store) -> list[Item]:
+    """Known items the outlet has edited, as update rows of their own (a new story, so the
+    digest reports them again). Only for sources with notify_updates: true."""
+    new_keys = {item.key(source_name) for item in fresh}
+    known = {item.key(source_name): item for item in items if item.key(source_name) not in new_keys}
+    edited = store.edited_items({key: item.feed_hash for key, item in known.items()})
+    return [replace(known[key], revision=known[key].feed_hash[:12], title=f"{known[key].title} (updated)")
+            for key in edited]
 
 
 def _match(items: list[Item], source_name: str, matcher) -> tuple[list[Item], dict[str, list[Match]]]:

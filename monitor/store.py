@@ -113,8 +113,13 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_story ON items(story_id)")
 
 
+def _v4(db: sqlite_utils.Database) -> None:
+    """What the feed said of each item, to notice edits (sources with notify_updates)."""
+    db.execute("ALTER TABLE items ADD COLUMN feed_hash TEXT")
+
+
 # Append only: a migration that has shipped is never edited, the next one fixes it.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 
 
 @dataclass(frozen=True)
@@ -274,22 +279,38 @@ class Store:
                 if key in known:
                     continue
                 item_id, next_id = next_id, next_id + 1
-                story_id, signature = story_for(item, item_id) if story_for else (None, None)
+                # An update row is news of its own: it never joins the story it updates.
+                story_id, signature = story_for(item, item_id) if story_for and not item.revision else (None, None)
                 story_id = story_id or item_id
                 rows.append((item_id, key, item.url_key(source), item.url, item.guid, source, item.title, item.summary,
                              item.content, item.author, _iso(item.published), _iso(at), item.content_hash, item.lang,
-                             item.canonical, story_id, signature))
+                             item.canonical, story_id, signature, item.feed_hash or None))
                 new.append(StoredItem(item_id, key, source, item, story_id))
                 match_rows += [(item_id, match.topic, json.dumps(match.terms, ensure_ascii=False), match.snippet,
                                 _iso(at)) for match in matches.get(key, ())]
             self.db.conn.executemany(
                 """INSERT INTO items (id, key, url_key, url, guid, source, title, summary, content, author, published,
-                       first_seen, content_hash, lang, canonical, story_id, signature)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
+                       first_seen, content_hash, lang, canonical, story_id, signature, feed_hash)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
             self.db.conn.executemany(
                 "INSERT OR IGNORE INTO matches (item_id, topic, terms, snippet, matched_at) VALUES (?, ?, ?, ?, ?)",
                 match_rows)
         return new
+
+    def edited_items(self, fingerprints: dict[str, str]) -> list[str]:
+        """Keys of stored items whose feed text changed (fingerprints: key → new feed hash); the
+        stored fingerprint is updated, so an edit is reported once. Items stored before
+        fingerprints were kept just get one."""
+        edited = []
+        with self._transaction():
+            for key, fingerprint in fingerprints.items():
+                row = self.db.execute("SELECT id, feed_hash FROM items WHERE key = ?", [key]).fetchone()
+                if row is None or row[1] == fingerprint:
+                    continue
+                if row[1] is not None:
+                    edited.append(key)
+                self.db.execute("UPDATE items SET feed_hash = ? WHERE id = ?", [fingerprint, row[0]])
+        return edited
 
     def count_matches(self, topic: str | None = None) -> int:
         sql = "SELECT count(*) FROM matches" + (" WHERE topic = ?" if topic else "")

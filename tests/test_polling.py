@@ -159,3 +159,31 @@ def test_per_host_concurrency_is_respected(server, store, make_fetcher):
     poll([rss_source(f"S{n}", server.url(f"/f{n}")) for n in range(6)], make_fetcher, store,
          concurrency=10, per_host_concurrency=2)
     assert state["peak"] == 2
+
+
+def test_edited_article_alerts_again_only_with_notify_updates(server, store, make_fetcher):
+    from monitor.topics import Matcher, default_topics
+
+    matcher = Matcher(default_topics())
+    body = fixture_bytes("feeds/en-rss2.xml")
+    server.route("/quiet", Reply(body=body, headers={"Content-Type": "application/rss+xml"}))
+    server.route("/loud", Reply(body=body.replace(b"ledger.example", b"loud.example"),
+                                headers={"Content-Type": "application/rss+xml"}))
+    quiet = rss_source("Quiet", server.url("/quiet"), fetch_article="never")
+    loud = rss_source("Loud", server.url("/loud"), fetch_article="never", notify_updates=True)
+
+    async def go():
+        async with make_fetcher() as fetcher:
+            return await poll_all([quiet, loud], fetcher=fetcher, store=store, now=FixedClock(), matcher=matcher)
+
+    first = asyncio.run(go())
+    assert [len(r.matched_ids) for r in first] == [1, 1]
+    edit = (b"brought back after mediation.", b"brought back after mediation; two more are expected next week.")
+    server.route("/quiet", Reply(body=body.replace(*edit), headers={"Content-Type": "application/rss+xml"}))
+    server.route("/loud", Reply(body=body.replace(b"ledger.example", b"loud.example").replace(*edit),
+                                headers={"Content-Type": "application/rss+xml"}))
+    second = asyncio.run(go())
+    assert [len(r.matched_ids) for r in second] == [0, 1]  # only the source that asked hears of the edit
+    assert store.items("Loud")[-1]["title"].endswith("(updated)")
+    third = asyncio.run(go())  # the same edited text again: reported once, not every poll
+    assert [len(r.matched_ids) for r in third] == [0, 0]
