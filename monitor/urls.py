@@ -17,6 +17,9 @@ TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_PREFIXES = ("www.", "m.", "mobile.", "amp.")
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+# Lower-case host, no port, query, fragment or escapes, a path of safe characters only.
+_SIMPLE_URL = re.compile(r"https?://([a-z0-9-]+(?:\.[a-z0-9-]+)+)(/[A-Za-z0-9/:@!$&'()*+,;=._~-]*)?", re.ASCII)
 _AMP_PATH = re.compile(r"/amp(?=/|$)")
 
 
@@ -39,15 +42,18 @@ def canonical_url(url: str) -> str:
     a valid https URL, but it is a key: the digest links to the URL the outlet published.
     """
     url = url.strip()
-    parts = urlsplit(url)
+    simple = _SIMPLE_URL.fullmatch(url)
+    if simple:  # most feed links: skip the general parse, same result
+        return "https://" + _fold_host(simple.group(1)) + _normal_path(simple.group(2) or "/")
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises on a port that is not a number
+    except ValueError:
+        return url  # not a URL we can normalize (a broken link in a feed): compare it as written
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         return url
-    host = (parts.hostname or "").lower().rstrip(".")
-    for prefix in _HOST_PREFIXES:  # www., m., mobile., amp. serve the same articles
-        if host.startswith(prefix) and host.count(".") >= 2:
-            host = host[len(prefix):]
-            break
+    host = _fold_host((parts.hostname or "").lower().rstrip("."))
     try:
         host = host.encode("idna").decode("ascii") if host and not host.isascii() else host
     except UnicodeError:
@@ -57,7 +63,20 @@ def canonical_url(url: str) -> str:
     if port:
         netloc += f":{port}"
     # Re-quote the path so that %D0%B4 and a raw Cyrillic letter give the same key.
-    path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=-._~") or "/"
+    path = _normal_path(quote(unquote(parts.path), safe=_PATH_SAFE) or "/")
+    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                   if not is_tracking_param(k) and not _is_amp_param(k, v))
+    return urlunsplit(("https", netloc, path, urlencode(query), ""))
+
+
+def _fold_host(host: str) -> str:
+    for prefix in _HOST_PREFIXES:  # www., m., mobile., amp. serve the same articles
+        if host.startswith(prefix) and host.count(".") >= 2:
+            return host[len(prefix):]
+    return host
+
+
+def _normal_path(path: str) -> str:
     while "//" in path:
         path = path.replace("//", "/")
     path = _AMP_PATH.sub("", path) or "/"  # /amp/a, /a/amp/ and /a/amp all give /a
@@ -65,9 +84,7 @@ def canonical_url(url: str) -> str:
         path = path.rstrip("/") or "/"
     if path.endswith(".amp") or path.endswith(".amp.html"):
         path = path.rsplit(".amp", 1)[0] + (".html" if path.endswith(".amp.html") else "")
-    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                   if not is_tracking_param(k) and not _is_amp_param(k, v))
-    return urlunsplit(("https", netloc, path, urlencode(query), ""))
+    return path
 
 
 def host_of(url: str) -> str:
