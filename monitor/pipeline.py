@@ -38,7 +38,9 @@ async def poll_source(source: SourceConfig, *, fetcher: Fetcher, store: Store, n
     state = store.source_state(source.name)
     try:
         collected = await source_type(source.type).collect(source, fetcher, state)
-        items = [replace(item, feed_hash=item.feed_fingerprint()) for item in collected.items]
+        items = collected.items
+        if source.notify_updates:  # remember what the feed said, to notice edits later
+            items = [replace(item, feed_hash=item.feed_fingerprint()) for item in items]
         fresh = _unseen(items, source.name, store)
         if source.notify_updates:
             fresh += _edited(items, fresh, source.name, store)

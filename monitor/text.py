@@ -9,6 +9,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 _WS = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+_AROUND_NEWLINE = re.compile(r" *\n *")
 _BLOCK_TAGS = frozenset({"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "section",
                          "article"})
 _INVISIBLE_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "embed")
@@ -22,8 +23,10 @@ def html_to_text(fragment: str | None) -> str:
         return _tidy(html.unescape(fragment))
     lowered = fragment.lower()
     invisible = any("<" + tag in lowered for tag in _INVISIBLE_TAGS)
-    if not invisible and _SIMPLE_MARKUP.fullmatch(fragment):
-        return _tidy(html.unescape(_TAG.sub(_tag_break, fragment)))
+    if not invisible:
+        stripped = _TAG.sub(_tag_break, fragment)
+        if "<" not in stripped:  # every '<' opened a plain tag
+            return _tidy(html.unescape(stripped))
     return html_to_text_parsed(fragment, invisible)
 
 
@@ -46,7 +49,6 @@ def html_to_text_parsed(fragment: str, invisible: bool = True) -> str:
 # differently (comments, CDATA, scripts, a '<' that does not open a tag, '>' inside an attribute
 # value) takes the parser.
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)(?:\s+[^<>\"']*(?:(?:\"[^\"<>]*\"|'[^'<>]*')[^<>\"']*)*)?/?>")
-_SIMPLE_MARKUP = re.compile(r"(?:[^<]|" + _TAG.pattern + r")*")
 
 
 def _tag_break(match: re.Match) -> str:
@@ -55,7 +57,9 @@ def _tag_break(match: re.Match) -> str:
 
 
 def _tidy(text: str) -> str:
+    """Runs of spaces to one, lines trimmed, blank lines to one."""
+    text = _WS.sub(" ", text)
     if "\n" not in text:
-        return _WS.sub(" ", text).strip()
-    lines = (_WS.sub(" ", line).strip() for line in text.split("\n"))
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+        return text.strip()
+    text = _AROUND_NEWLINE.sub("\n", text)
+    return _BLANK_LINES.sub("\n\n", text).strip()
