@@ -57,10 +57,11 @@ async def poll_source(source: SourceConfig, *, fetcher: Fetcher, store: Store, n
 
     at = now()
     story_for = story_assigner(stories, at) if stories is not None else None
-    new = [] if collected.not_modified else store.add_items(source.name, fresh, at, matches, story_for)
-    store.record_success(source.name, now(), etag=collected.etag, last_modified=collected.last_modified,
-                         body_hash=collected.body_hash, new_items=len(new), not_modified=collected.not_modified,
-                         warning=collected.warning)
+    with store.transaction():  # the items and the source's new validators, or neither
+        new = [] if collected.not_modified else store.add_items(source.name, fresh, at, matches, story_for)
+        store.record_success(source.name, at, etag=collected.etag, last_modified=collected.last_modified,
+                             body_hash=collected.body_hash, new_items=len(new), not_modified=collected.not_modified,
+                             warning=collected.warning)
     if collected.warning:
         log.warning("source %r: %s", source.name, collected.warning)
     # A copy of a story already stored is news to nobody: it is not an alert of its own.

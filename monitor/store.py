@@ -210,6 +210,10 @@ class Store:
     def _transaction(self):
         return _Transaction(self.db.conn)
 
+    def transaction(self):
+        """`with store.transaction():` makes the writes inside it one commit."""
+        return _Transaction(self.db.conn)
+
     # --- sources --------------------------------------------------------------------------------
 
     def source_state(self, name: str) -> SourceState:
@@ -475,15 +479,20 @@ class Store:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT on an autocommit connection (rollback on error)."""
+    """BEGIN IMMEDIATE … COMMIT on an autocommit connection (rollback on error). Nested uses
+    join the transaction already open, so callers can make several writes one."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self.outermost = False
 
     def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.outermost = True
         return self.conn
 
     def __exit__(self, exc_type, exc, tb):
-        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if self.outermost:
+            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
         return False
