@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import timezone
 
 from monitor.pipeline import poll_all, poll_source
 from monitor.store import Store
@@ -187,3 +188,20 @@ def test_edited_article_alerts_again_only_with_notify_updates(server, store, mak
     assert store.items("Loud")[-1]["title"].endswith("(updated)")
     third = asyncio.run(go())  # the same edited text again: reported once, not every poll
     assert [len(r.matched_ids) for r in third] == [0, 0]
+
+
+def test_rss_dates_read_like_feedparser_reads_them():
+    import email.utils
+
+    import feedparser
+
+    from monitor.sources.rss import _rfc822
+
+    for value in ["Mon, 23 Nov 2026 07:15:00 +0000", "Tue, 1 Dec 2026 23:30:00 +0300", "23 Nov 2026 07:15 GMT",
+                  "Mon, 23 Nov 2026 07:15:00 -0530", "Mon, 23 Nov 2026 07:15:00 EST"]:
+        expected = email.utils.parsedate_to_datetime(value).astimezone(timezone.utc)
+        assert _rfc822(value) == expected
+        parsed = feedparser.parse(f"<rss version='2.0'><channel><item><title>x</title><pubDate>{value}</pubDate>"
+                                  "</item></channel></rss>").entries[0].published_parsed
+        assert _rfc822(value).timetuple()[:6] == tuple(parsed[:6])
+    assert _rfc822("31 Feb 2026 10:00 GMT") is None and _rfc822("yesterday") is None

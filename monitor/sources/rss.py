@@ -8,7 +8,7 @@ import hashlib
 import re
 from xml.etree import ElementTree
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urljoin
 
 import feedparser
@@ -129,13 +129,9 @@ def _plain_rss2(body: bytes, url: str) -> ParsedFeed | None:
             return None  # windows-1252 punctuation inside UTF-8: feedparser repairs it
         published = None
         if text("pubDate"):
-            try:
-                published = email.utils.parsedate_to_datetime(text("pubDate"))
-            except (TypeError, ValueError):
+            published = _rfc822(text("pubDate"))
+            if published is None:
                 return None
-            if published.tzinfo is None:
-                return None
-            published = published.astimezone(timezone.utc)
         # Like feedparser: with no description, the full content doubles as the summary.
         entry = {"link": text("link"), "id": text("guid"), "title": text("title"),
                  "summary": text("description") or text(_NS_CONTENT),
@@ -145,6 +141,35 @@ def _plain_rss2(body: bytes, url: str) -> ParsedFeed | None:
         if item is not None:
             items.append(item)
     return ParsedFeed(items)
+
+
+_RFC822 = re.compile(r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2})(?::(\d{2}))?"
+                     r" (?:([+-])(\d{2})(\d{2})|GMT|UT|UTC|Z)\s*")
+_MONTHS = {m: n for n, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                                       "dec"), start=1)}
+
+
+def _rfc822(value: str) -> datetime | None:
+    """An RSS pubDate in UTC, or None when it is not plain RFC 822 with a zone (feedparser's turn)."""
+    match = _RFC822.fullmatch(value)
+    if match:
+        day, month, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
+        number = _MONTHS.get(month.lower())
+        if number is None:
+            return None
+        try:
+            moment = datetime(int(year), number, int(day), int(hour), int(minute), int(second or 0), tzinfo=timezone.utc)
+        except ValueError:
+            return None
+        if sign:
+            offset = timedelta(hours=int(zone_h), minutes=int(zone_m))
+            moment = moment - offset if sign == "+" else moment + offset
+        return moment
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed.astimezone(timezone.utc) if parsed.tzinfo is not None else None
 
 
 def _as_utf8(body: bytes, content_type: str) -> tuple[bytes, str | None]:
