@@ -9,7 +9,6 @@ the article pages are fetched afterwards (fetch_article), through the SSRF guard
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections import Counter
@@ -27,7 +26,7 @@ from monitor.extract import parse_date
 from monitor.fetch import Fetcher, FetchError
 from monitor.guard import guard_for
 from monitor.items import Collected, Item, SourceState
-from monitor.sources import SourceError, SourceType, register
+from monitor.sources import SourceError, SourceType, fetch_source, register
 from monitor.sources.rss import parse_feed
 from monitor.urls import canonical_url
 
@@ -80,15 +79,12 @@ class PageSource(SourceType):
 
     async def collect(self, source: SourceConfig, fetcher: Fetcher, state: SourceState) -> Collected:
         assert isinstance(source, PageOptions)
-        response = await fetcher.get(source.url, etag=state.etag, last_modified=state.last_modified,
-                                     respect_robots=source.respect_robots)
-        if response.not_modified:
-            return Collected(not_modified=True, etag=state.etag, last_modified=state.last_modified,
-                             body_hash=state.body_hash)
-        body_hash = hashlib.sha256(response.body).hexdigest()
-        validators = dict(etag=response.etag, last_modified=response.last_modified, body_hash=body_hash)
-        if body_hash == state.body_hash:
-            return Collected(not_modified=True, **validators)
+        fetched = await fetch_source(source, fetcher, state)
+        if isinstance(fetched, Collected):
+            return fetched
+        if fetched.same_as_last_time(state):
+            return fetched.unchanged()
+        response, validators = fetched.response, fetched.validators
         tree = parse_html(response.body, response.content_type)
         warning = None
         if source.links:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import calendar
 import email.utils
-import hashlib
 import re
 from xml.etree import ElementTree
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from monitor import encoding
 from monitor.config import SourceConfig
 from monitor.fetch import Fetcher
 from monitor.items import Collected, Item, SourceState
-from monitor.sources import SourceError, SourceType, register
+from monitor.sources import SourceError, SourceType, fetch_source, register
 from monitor.text import html_to_text
 
 _XML_DECL_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])[^"']*(["'])""", re.IGNORECASE)
@@ -37,17 +36,14 @@ class ParsedFeed:
 @register("rss")
 class RssSource(SourceType):
     async def collect(self, source: SourceConfig, fetcher: Fetcher, state: SourceState) -> Collected:
-        response = await fetcher.get(source.url, etag=state.etag, last_modified=state.last_modified,
-                                     respect_robots=source.respect_robots)
-        if response.not_modified:
-            return Collected(not_modified=True, etag=state.etag, last_modified=state.last_modified,
-                             body_hash=state.body_hash)
-        body_hash = hashlib.sha256(response.body).hexdigest()
-        validators = dict(etag=response.etag, last_modified=response.last_modified, body_hash=body_hash)
-        if body_hash == state.body_hash:
-            return Collected(not_modified=True, **validators)  # same bytes as last time: skip the parse
+        fetched = await fetch_source(source, fetcher, state)
+        if isinstance(fetched, Collected):
+            return fetched
+        if fetched.same_as_last_time(state):
+            return fetched.unchanged()  # same bytes as last time: skip the parse
+        response = fetched.response
         parsed = parse_feed(response.body, response.url, response.content_type)
-        return Collected(items=parsed.items, warning=parsed.warning, **validators)
+        return Collected(items=parsed.items, warning=parsed.warning, **fetched.validators)
 
 
 def parse_feed(body: bytes, url: str, content_type: str = "", *, fast: bool = True) -> ParsedFeed:

@@ -9,7 +9,6 @@ URLs were found in fetched content.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import zlib
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from monitor.extract import parse_date
 from monitor.fetch import Fetcher, FetchError
 from monitor.guard import guard_for
 from monitor.items import Collected, Item, SourceState
-from monitor.sources import SourceError, SourceType, register
+from monitor.sources import SourceError, SourceType, fetch_source, register
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +60,16 @@ class SitemapSource(SourceType):
 
     async def collect(self, source: SourceConfig, fetcher: Fetcher, state: SourceState) -> Collected:
         assert isinstance(source, SitemapOptions)
-        response = await fetcher.get(source.url, etag=state.etag, last_modified=state.last_modified,
-                                     respect_robots=source.respect_robots)
-        if response.not_modified:
-            return Collected(not_modified=True, etag=state.etag, last_modified=state.last_modified,
-                             body_hash=state.body_hash)
-        body = gunzip(response.body, fetcher.max_bytes, response.url)
-        body_hash = hashlib.sha256(body).hexdigest()
-        validators = dict(etag=response.etag, last_modified=response.last_modified, body_hash=body_hash)
-        sitemap = parse_sitemap(body, response.url)
+        fetched = await fetch_source(source, fetcher, state,
+                                     decode=lambda response: gunzip(response.body, fetcher.max_bytes, response.url))
+        if isinstance(fetched, Collected):
+            return fetched
+        validators = fetched.validators
+        sitemap = parse_sitemap(fetched.body, fetched.response.url)
         warning = None
         if sitemap.kind == "urlset":
-            if body_hash == state.body_hash:
-                return Collected(not_modified=True, **validators)
+            if fetched.same_as_last_time(state):
+                return fetched.unchanged()
             entries = sitemap.entries
         else:
             # An index is read every time: a child changes without the index changing.
