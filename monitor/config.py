@@ -447,7 +447,6 @@ def _parse(text: str, path: Path, located: _Located) -> Config:
     from monitor.sources import source_types  # late import: source types register on import
 
     registry = source_types()
-    known_types = ", ".join(sorted(registry))
     sources: list[SourceConfig] = []
     seen: dict[str, int] = {}
     for index, raw_source in enumerate(raw_sources):
@@ -455,18 +454,7 @@ def _parse(text: str, path: Path, located: _Located) -> Config:
         if not isinstance(raw_source, dict):
             raise ConfigError(path, "each source must be a mapping with name, type and url",
                               located.lines.get(loc), _dotted(loc))
-        type_loc = loc + ("type",)
-        if "type" not in raw_source:
-            raise ConfigError(path, f"required key 'type' is missing (one of: {known_types})",
-                              located.lines.get(loc), _dotted(type_loc))
-        kind = raw_source["type"]
-        if kind is None or kind == "":
-            raise ConfigError(path, f"is empty (one of: {known_types})", located.lines.get(type_loc),
-                              _dotted(type_loc))
-        if not isinstance(kind, str) or kind not in registry:
-            raise ConfigError(path, f"unknown source type {kind!r}{_did_you_mean(str(kind), registry)}"
-                              f" (known: {known_types})", located.lines.get(type_loc), _dotted(type_loc))
-        source = _validate(registry[kind].options, raw_source, loc, located)
+        source = _validate(_plugin(registry, raw_source, loc, located).options, raw_source, loc, located)
         if source.name in seen:
             raise ConfigError(path, f"duplicate source name {source.name!r} (first used on line {seen[source.name]})",
                               located.lines.get(loc + ("name",)), _dotted(loc + ("name",)))
@@ -525,19 +513,30 @@ def _parse_channels(raw: Any, located: _Located) -> dict[str, Any]:
     from monitor.notify import channel_types
 
     registry = channel_types()
-    known = ", ".join(sorted(registry))
     channels = {}
     for name, body in raw.items():
         loc = ("channels", name)
-        if not isinstance(body, dict) or "type" not in body:
-            raise ConfigError(located.path, f"each channel needs a 'type' (one of: {known})",
-                              located.lines.get(loc), _dotted(loc))
-        kind = body["type"]
-        if not isinstance(kind, str) or kind not in registry:
-            raise ConfigError(located.path, f"unknown channel type {kind!r}{_did_you_mean(str(kind), registry)}"
-                              f" (known: {known})", _line_for(located, loc + ("type",)), _dotted(loc + ("type",)))
-        channels[str(name)] = _validate(registry[kind].options, body, loc, located)
+        if not isinstance(body, dict):
+            raise ConfigError(located.path, f"each channel must be a mapping with a 'type' (one of: "
+                              f"{', '.join(registry.names())})", located.lines.get(loc), _dotted(loc))
+        channels[str(name)] = _validate(_plugin(registry, body, loc, located).options, body, loc, located)
     return channels
+
+
+def _plugin(registry, body: dict, loc: tuple, located: _Located):
+    """The registered class named by an entry's `type:` (a source type, a channel type)."""
+    known = ", ".join(registry.names())
+    type_loc = loc + ("type",)
+    if "type" not in body:
+        raise ConfigError(located.path, f"required key 'type' is missing (one of: {known})",
+                          located.lines.get(loc), _dotted(type_loc))
+    kind = body["type"]
+    if kind is None or kind == "":
+        raise ConfigError(located.path, f"is empty (one of: {known})", located.lines.get(type_loc), _dotted(type_loc))
+    if not isinstance(kind, str) or kind not in registry:
+        raise ConfigError(located.path, f"unknown {registry.kind} {kind!r}{_did_you_mean(str(kind), registry)}"
+                          f" (known: {known})", located.lines.get(type_loc), _dotted(type_loc))
+    return registry[kind]
 
 
 def _parse_named(model: type[BaseModel], raw: Any, section: str, located: _Located) -> list:

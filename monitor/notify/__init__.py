@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from monitor.registry import Registry
+
 
 class DeliveryError(Exception):
     """The channel did not accept the message; the outbox will try again later."""
@@ -64,23 +66,16 @@ class Channel:
         pass
 
 
-_REGISTRY: dict[str, type[Channel]] = {}
+CHANNEL_TYPES: Registry[type[Channel]] = Registry("channel type")
+register = CHANNEL_TYPES.register
 
 
-def register(name: str):
-    def decorate(cls: type[Channel]) -> type[Channel]:
-        cls.type_name = name
-        _REGISTRY[name] = cls
-        return cls
-    return decorate
-
-
-def channel_types() -> dict[str, type[Channel]]:
-    return dict(_REGISTRY)
+def channel_types() -> Registry[type[Channel]]:
+    return CHANNEL_TYPES
 
 
 def make_channel(name: str, config: ChannelConfig, base_dir: Path) -> Channel:
-    return _REGISTRY[config.type](name, config, base_dir=base_dir)
+    return CHANNEL_TYPES[config.type](name, config, base_dir=base_dir)
 
 
 from monitor.notify import apprise_channel, email, file, webhook  # noqa: E402,F401  (register types)

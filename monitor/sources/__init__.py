@@ -16,6 +16,7 @@ from typing import ClassVar
 from monitor.config import SourceConfig
 from monitor.fetch import Fetcher, Response
 from monitor.items import Collected, SourceState
+from monitor.registry import Registry
 
 
 class SourceError(Exception):
@@ -52,30 +53,23 @@ async def fetch_source(source: SourceConfig, fetcher: Fetcher, state: SourceStat
 
 
 class SourceType:
-    name: ClassVar[str]
+    type_name: ClassVar[str]
     options: ClassVar[type[SourceConfig]] = SourceConfig
 
     async def collect(self, source: SourceConfig, fetcher: Fetcher, state: SourceState) -> Collected:
         raise NotImplementedError
 
 
-_REGISTRY: dict[str, type[SourceType]] = {}
+SOURCE_TYPES: Registry[type[SourceType]] = Registry("source type")
+register = SOURCE_TYPES.register
 
 
-def register(name: str):
-    def decorate(cls: type[SourceType]) -> type[SourceType]:
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-    return decorate
-
-
-def source_types() -> dict[str, type[SourceType]]:
-    return dict(_REGISTRY)
+def source_types() -> Registry[type[SourceType]]:
+    return SOURCE_TYPES
 
 
 def source_type(name: str) -> SourceType:
-    return _REGISTRY[name]()
+    return SOURCE_TYPES[name]()
 
 
 from monitor.sources import rss  # noqa: E402,F401  (registers "rss")
