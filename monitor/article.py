@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import re
 
-from monitor.config import SourceConfig
+from monitor.sources import SourceConfig
 from monitor.extract import Extracted, extract
 from monitor.fetch import Fetcher, FetchError
 from monitor.guard import BlockedURL, Guard, guard_for

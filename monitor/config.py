@@ -9,20 +9,23 @@ only then validated by pydantic; a validation error's location is mapped back to
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from monitor.fetch import DEFAULT_USER_AGENT, FetchSettings
+from monitor.notify import channel_types
+from monitor.options import Strict
+from monitor.sources import SourceConfig, source_types
+from monitor.topics import TopicSyntaxError, compile_topic, default_topics
 
 DEFAULT_CONFIG_NAME = "sources.yaml"
-DEFAULT_USER_AGENT = "monitor/0.1 (+https://github.com/monitor-project/monitor)"
 
 
 class ConfigError(Exception):
@@ -41,63 +44,9 @@ class ConfigError(Exception):
         return f"{where}:{key} {self.message}"
 
 
-# --- durations ---------------------------------------------------------------------------------
-
-_DURATION = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_MAX_DURATION_SECONDS = 366 * 86400
-
-
-def parse_duration(value: Any) -> timedelta:
-    """'90s', '15m', '2h', '1d' (or a bare number of seconds) → timedelta > 0."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like 15m, got {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"expected a duration like 30s, 15m, 2h or 1d, got {value!r}")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if not math.isfinite(seconds):
-        raise ValueError(f"expected a duration like 30s, 15m, 2h or 1d, got {value!r}")
-    if seconds <= 0:
-        raise ValueError(f"duration must be greater than zero, got {value!r}")
-    if seconds > _MAX_DURATION_SECONDS:
-        raise ValueError(f"duration must be at most 366d, got {value!r}")
-    return timedelta(seconds=seconds)
-
-
-def _duration_field(value: Any) -> timedelta:
-    return value if isinstance(value, timedelta) else parse_duration(value)
-
-
 # --- models ------------------------------------------------------------------------------------
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FetchSettings(_Strict):
-    """Limits of the one HTTP client; the defaults suit a few hundred sources."""
-
-    connect_timeout: timedelta = Field(default=timedelta(seconds=10))
-    read_timeout: timedelta = Field(default=timedelta(seconds=20))
-    total_timeout: timedelta = Field(default=timedelta(seconds=60))
-    max_body_mb: float = Field(default=10.0, gt=0)
-    max_redirects: int = Field(default=5, ge=0, le=20)
-    concurrency: int = Field(default=20, ge=1, le=500)
-    per_host_concurrency: int = Field(default=2, ge=1, le=50)
-    retries: int = Field(default=2, ge=0, le=10)
-    backoff: timedelta = Field(default=timedelta(seconds=1))
-    respect_robots: bool = True
-
-    _durations = field_validator(
-        "connect_timeout", "read_timeout", "total_timeout", "backoff", mode="before"
-    )(_duration_field)
-
-
-class Settings(_Strict):
+class Settings(Strict):
     database: str = "data/monitor.db"
     timezone: str = "Europe/Kyiv"
     user_agent: str = DEFAULT_USER_AGENT
@@ -122,38 +71,7 @@ class Settings(_Strict):
         return value
 
 
-class SourceConfig(_Strict):
-    """Keys every source has. A source type adds its own keys by subclassing this model."""
-
-    name: str
-    type: str
-    url: str
-    interval: timedelta = Field(default=timedelta(minutes=30))
-    tags: list[str] = Field(default_factory=list)
-    fetch_article: Literal["auto", "always", "never"] = "auto"
-    allow_private: bool = False
-    respect_robots: bool | None = None  # None: follow settings.fetch.respect_robots
-    enabled: bool = True
-    notify_updates: bool = False        # an edited article at a known URL is reported again
-
-    _interval = field_validator("interval", mode="before")(_duration_field)
-
-    @field_validator("name")
-    @classmethod
-    def _name_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s?#]+\S*$", value, re.IGNORECASE):
-            raise ValueError(f"must start with http:// or https://, name a host and contain no spaces (got {value!r})")
-        return value
-
-
-class TopicConfig(_Strict):
+class TopicConfig(Strict):
     """A user topic (or an override of a shipped one) under `topics:`."""
 
     query: str
@@ -197,7 +115,7 @@ def cron_trigger(expression: str, timezone: str | None = None):
                        day_of_week=_crontab_weekdays(values[4]), timezone=timezone)
 
 
-class DigestConfig(_Strict):
+class DigestConfig(Strict):
     name: str
     schedule: str = "0 8 * * *"          # cron: minute hour day month weekday, in settings.timezone
     channels: list[str] | None = None    # None: every configured channel
@@ -215,7 +133,7 @@ class DigestConfig(_Strict):
         return value
 
 
-class AlertConfig(_Strict):
+class AlertConfig(Strict):
     """Immediate messages, one per newly matched story (no schedule)."""
 
     name: str
@@ -244,6 +162,12 @@ class Config:
     def database_path(self) -> Path:
         db = Path(self.settings.database).expanduser()
         return db if db.is_absolute() else self.path.parent / db
+
+    @property
+    def user_agent(self) -> str:
+        """The User-Agent of every request: the configured one, with the contact address."""
+        agent, contact = self.settings.user_agent, self.settings.contact
+        return f"{agent} (contact: {contact})" if contact and contact not in agent else agent
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -444,8 +368,6 @@ def _parse(text: str, path: Path, located: _Located) -> Config:
         raise ConfigError(path, "must be a list of sources (each item starting with '- name:')",
                           located.lines.get(("sources",)), "sources")
 
-    from monitor.sources import source_types  # late import: source types register on import
-
     registry = source_types()
     sources: list[SourceConfig] = []
     seen: dict[str, int] = {}
@@ -465,10 +387,8 @@ def _parse(text: str, path: Path, located: _Located) -> Config:
     channels = _parse_channels(data.get("channels"), located)
     digests = _parse_named(DigestConfig, data.get("digests"), "digests", located)
     alerts = _parse_named(AlertConfig, data.get("alerts"), "alerts", located)
-    if not channels:
-        from monitor.notify.file import FileChannelConfig
-
-        channels = {DEFAULT_CHANNEL: FileChannelConfig(type="file")}
+    if not channels:  # digests are written to files until a channel is configured
+        channels = {DEFAULT_CHANNEL: channel_types()["file"].options(type="file")}
     if "digests" not in data:
         digests = [DigestConfig(name=DEFAULT_DIGEST)]
     _check_references(digests, alerts, channels, topics, sources, located)
@@ -482,8 +402,6 @@ def _parse_topics(raw: Any, located: _Located) -> dict[str, TopicConfig]:
     if not isinstance(raw, dict):
         raise ConfigError(located.path, "must be a mapping of topic name to {query: ...}",
                           located.lines.get(("topics",)), "topics")
-    from monitor.topics import TopicSyntaxError, compile_topic
-
     topics = {}
     for name, body in raw.items():
         loc = ("topics", name)
@@ -510,8 +428,6 @@ def _parse_channels(raw: Any, located: _Located) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(located.path, "must be a mapping of channel name to its settings (type: email, ...)",
                           located.lines.get(("channels",)), "channels")
-    from monitor.notify import channel_types
-
     registry = channel_types()
     channels = {}
     for name, body in raw.items():
@@ -559,8 +475,6 @@ def _parse_named(model: type[BaseModel], raw: Any, section: str, located: _Locat
 
 def _check_references(digests, alerts, channels, topics, sources, located: _Located) -> None:
     """Digests and alerts must name channels, topics and tags that exist."""
-    from monitor.topics import default_topics
-
     topic_names = set(topics) | {topic.name for topic in default_topics()}
     tags = {tag for source in sources for tag in source.tags}
     names: dict[str, str] = {}

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.config import AlertConfig, Config, DigestConfig
-from monitor.digest import DigestView, Renderer, health_from_rows, story_from_row
+from monitor.clock import Clock, utc_now
+from monitor.digest import DigestView, Renderer
 from monitor.notify import Channel, DeliveryError, Message, make_channel
-from monitor.pipeline import Clock, utc_now
 from monitor.store import Batch, Store
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,8 @@ class Dispatcher:
 
     def view(self, name: str, item_ids: list[int], generated_at: datetime) -> DigestView:
         configured = {s.name for s in self.config.sources}
-        health = [h for h in health_from_rows(self.store.source_rows()) if h.source in configured]
-        stories = [story_from_row(row) for row in self.store.stories(item_ids, as_of=generated_at)]
+        health = [h for h in self.store.source_health() if h.source in configured]
+        stories = self.store.stories(item_ids, as_of=generated_at)
         return DigestView(name, generated_at.astimezone(ZoneInfo(self.config.settings.timezone)), stories, health)
 
     def preview(self, entry: DigestConfig, channel: str | None = None) -> DigestView:

@@ -8,40 +8,20 @@ filter neutralises the characters chat services would read as markup, so a title
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from monitor.items import SourceHealth, Story
 from monitor.notify import Message
+from monitor.notify.markup import http_url, link_url, markdown_hits, markdown_text, one_line
 
 LANGUAGE_NAMES = {"en": "English", "uk": "Ukrainian", "ru": "Russian"}
 FAILING_FOOTER_AFTER = timedelta(hours=24)
 _HIT = re.compile(r"\*\*(.+?)\*\*")
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]()#|~!])")
-
-
-@dataclass(frozen=True)
-class Story:
-    item_id: int
-    title: str
-    url: str
-    source: str
-    published: datetime | None
-    lang: str
-    topics: list[str]
-    snippet: str                       # plain text, hits wrapped in **…**
-    also: list[dict] = field(default_factory=list)   # [{"url", "source", "title"}]
-
-
-@dataclass(frozen=True)
-class SourceHealth:
-    source: str
-    status: str
-    error: str | None
-    failing_since: datetime | None
 
 
 @dataclass(frozen=True)
@@ -57,49 +37,29 @@ class DigestView:
         return [h for h in self.health if h.status == "failing" and h.failing_since and h.failing_since <= cutoff]
 
 
-def story_from_row(row: dict) -> Story:
-    published = row.get("published") or row.get("first_seen")
-    return Story(
-        item_id=row["id"], title=row["title"] or row["url"], url=row["url"], source=row["source"],
-        published=datetime.fromisoformat(published) if published else None, lang=row.get("lang") or "",
-        topics=list(row.get("topics") or []), snippet=row.get("snippet") or _plain_snippet(row),
-        also=list(row.get("also") or []),
-    )
-
-
-def _plain_snippet(row: dict) -> str:
-    text = " ".join((row.get("summary") or row.get("content") or "").split())
-    return text if len(text) <= 300 else text[:300].rsplit(" ", 1)[0] + " …"
-
-
-def health_from_rows(rows: list[dict]) -> list[SourceHealth]:
-    return [SourceHealth(row["name"], row["last_status"], row["last_error"] if row["last_status"] == "failing" else None,
-                         datetime.fromisoformat(row["failing_since"]) if row["failing_since"] else None)
-            for row in rows]
-
-
 # --- rendering ---------------------------------------------------------------------------------
 
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("monitor", "templates"),
                       autoescape=select_autoescape(["html"], default_for_string=False, default=False),
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    # Feed text is folded to one line in every format (a line break in a title forged lines in
+    # plain-text mail and broke Markdown links); only http(s) URLs become links (`link` is "").
+    env.filters["line"] = one_line
+    env.filters["link"] = link_url    # Markdown, text: also percent-encodes what would end the link
+    env.filters["href"] = http_url    # for HTML, which autoescapes
     env.filters["hits_html"] = lambda text: Markup(_HIT.sub(
-        lambda m: f'<mark style="background:#fff3b0;padding:0 2px">{m.group(1)}</mark>', str(escape(text))))
+        lambda m: f'<mark style="background:#fff3b0;padding:0 2px">{m.group(1)}</mark>', str(escape(one_line(text)))))
     env.filters["md"] = markdown_escape
-    # Escape everything but our own **hit** marks.
-    env.filters["hits_md"] = lambda text: markdown_escape(text.replace("**", "\0")).replace("\0", "**")
-    env.filters["url_md"] = lambda url: (url.replace(")", "%29").replace(" ", "%20")
-                                         .replace("<", "%3C").replace(">", "%3E"))
+    env.filters["hits_md"] = markdown_hits  # escapes everything but our own **hit** marks
     return env
 
 
 def markdown_escape(text: str) -> str:
-    """Text that chat Markdown shows as written; angle brackets become look-alikes (Slack reads
-    <…> as links, some renderers pass raw HTML through)."""
-    # Look-alikes first: escaping ">" and then replacing it left a stray backslash before "›".
-    text = text.replace("<", "‹").replace(">", "›")
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    """Text that chat Markdown shows as written, on one line: every Markdown-significant character
+    escaped, angle brackets as look-alikes (Slack and Discord read <…> as mentions and links, some
+    renderers pass raw HTML through), `@` followed by a zero-width joiner (no mention)."""
+    return markdown_text(text)
 
 
 class Renderer:

@@ -10,10 +10,9 @@ deportation headline it links to.
 
 from __future__ import annotations
 
-import email.utils
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import urljoin
 
 import trafilatura
@@ -21,7 +20,8 @@ from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from monitor import encoding
-from monitor.topics.lang import detect_language
+from monitor.dates import iso_date, parse_date
+from monitor.lang import detect_language
 
 # "Read also: <a>another story</a>" lines that sites put inside the article body itself, where no
 # extractor can tell them from the text by position. They are dropped when what follows the label
@@ -75,7 +75,7 @@ def extract(document: bytes | str, url: str = "", content_type: str = "") -> Ext
         return Extracted("", url=url, canonical=canonical, lang=declared_lang)
     body = (result.text or "").strip()
     title = (result.title or "").strip()
-    return Extracted(body, title=title, date=published or _date(result.date), author=(result.author or "").strip(),
+    return Extracted(body, title=title, date=published or iso_date(result.date), author=(result.author or "").strip(),
                      lang=_lang(declared_lang, title, body), canonical=canonical, url=url)
 
 
@@ -160,40 +160,3 @@ def _lang(declared: str, title: str, text: str) -> str:
     if declared:
         return declared
     return "" if detected == "und" else detected
-
-
-def _date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
-def parse_date(text: str | None, languages: tuple[str, ...] = ("uk", "ru", "en")) -> datetime | None:
-    """A date as pages write it: ISO 8601 / W3C, RFC 2822, or words ("24 листопада 2026, 09:30").
-
-    Timezone-aware; UTC is assumed when the text names none. With no `languages`, only the
-    machine formats are tried (sitemaps: fast on 50,000 entries).
-    """
-    text = " ".join((text or "").split())
-    if not text:
-        return None
-    when = _date(text)
-    if when is None:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            when = None
-    if when is None and languages and len(text) <= 80:
-        import dateparser  # imported on first use: it is slow to load and most dates are ISO
-
-        settings = {"RETURN_AS_TIMEZONE_AWARE": True, "TIMEZONE": "UTC", "PREFER_DATES_FROM": "past"}
-        if re.search(r"\b\d{1,2}\.\d{1,2}\.\d{2,4}\b", text):
-            settings["DATE_ORDER"] = "DMY"  # 05.11.2026 is the 5th of November wherever dots are used
-        when = dateparser.parse(text, languages=list(languages), settings=settings)
-    if when is None:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)

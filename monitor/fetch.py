@@ -13,14 +13,18 @@ import logging
 import random
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 from protego import Protego
+from pydantic import Field, field_validator
 
-from monitor.config import FetchSettings
+from monitor import __version__
+from monitor.options import Strict, duration_field
+from monitor.pinning import PinnedTransport, pinned
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,26 @@ TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 ROBOTS_MAX_BYTES = 512 * 1024
 ROBOTS_TTL_SECONDS = 6 * 3600
 MAX_RETRY_AFTER_SECONDS = 120.0
+DEFAULT_USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor-project/monitor)"
+
+
+class FetchSettings(Strict):
+    """Limits of the one HTTP client; the defaults suit a few hundred sources."""
+
+    connect_timeout: timedelta = Field(default=timedelta(seconds=10))
+    read_timeout: timedelta = Field(default=timedelta(seconds=20))
+    total_timeout: timedelta = Field(default=timedelta(seconds=60))
+    max_body_mb: float = Field(default=10.0, gt=0)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    concurrency: int = Field(default=20, ge=1, le=500)
+    per_host_concurrency: int = Field(default=2, ge=1, le=50)
+    retries: int = Field(default=2, ge=0, le=10)
+    backoff: timedelta = Field(default=timedelta(seconds=1))
+    respect_robots: bool = True
+
+    _durations = field_validator(
+        "connect_timeout", "read_timeout", "total_timeout", "backoff", mode="before"
+    )(duration_field)
 
 
 class FetchError(Exception):
@@ -72,13 +96,14 @@ class Response:
 
 
 Sleep = Callable[[float], Awaitable[None]]
-Guard = Callable[[str], Awaitable[None]]
+# Vets a URL before any request; returns the addresses to connect to (None: resolve as usual).
+Guard = Callable[[str], Awaitable[Sequence[str] | None]]
 
 
 class Fetcher:
     """Shared by every source of a run; use as `async with Fetcher(...) as fetcher`."""
 
-    def __init__(self, settings: FetchSettings | None = None, user_agent: str = "monitor/0.1", *,
+    def __init__(self, settings: FetchSettings | None = None, user_agent: str = DEFAULT_USER_AGENT, *,
                  client: httpx.AsyncClient | None = None, sleep: Sleep = asyncio.sleep,
                  rng: Callable[[], float] = random.random):
         self.settings = settings or FetchSettings()
@@ -103,6 +128,7 @@ class Fetcher:
         self._per_host: dict[str, asyncio.Semaphore] = {}
         self._robots: dict[str, tuple[float, Protego | None]] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
+        self._pinned: httpx.AsyncClient | None = None  # guarded fetches; made on first use
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -113,6 +139,9 @@ class Fetcher:
     async def aclose(self) -> None:
         if self._own_client:
             await self._client.aclose()
+        if self._pinned is not None:
+            await self._pinned.aclose()
+            self._pinned = None
 
     # --- public ---------------------------------------------------------------------------------
 
@@ -122,18 +151,20 @@ class Fetcher:
         """GET with retries for transient failures; raises FetchError with a readable reason.
 
         `guard` (see monitor.guard) vets the URL and every redirect target before any request is
-        sent to it, robots.txt included; it raises a FetchError to refuse.
+        sent to it, and so robots.txt of the URL's host and each of its redirects; it raises a
+        FetchError to refuse. The addresses it returns are the only ones connected to (no second
+        DNS lookup). Without a guard (a configured source's own URL) robots.txt is unguarded too.
         """
-        if guard is not None:
-            await guard(url)
+        approved = await guard(url) if guard is not None else None
         obey_robots = self.settings.respect_robots if respect_robots is None else respect_robots
-        if obey_robots and not await self._robots_allow(url):
+        if obey_robots and not await self._robots_allow(url, guard):
             raise FetchError(f"disallowed by {_origin(url)}/robots.txt for our user agent "
                              "(set respect_robots: false on the source to override)")
         attempts = self.settings.retries + 1
         for attempt in range(attempts):
             try:
-                return await self._get_once(url, etag, last_modified, max_bytes or self.max_bytes, guard)
+                return await self._get_once(url, etag, last_modified, max_bytes or self.max_bytes, guard,
+                                            approved)
             except FetchError as exc:
                 if not exc.transient or attempt == attempts - 1:
                     if attempt:
@@ -149,7 +180,8 @@ class Fetcher:
     # --- one attempt ----------------------------------------------------------------------------
 
     async def _get_once(self, url: str, etag: str | None, last_modified: str | None, max_bytes: int,
-                        guard: Guard | None = None) -> Response:
+                        guard: Guard | None = None, approved: Sequence[str] | None = None) -> Response:
+        """One attempt, redirects followed. `approved`: what the guard returned for `url`."""
         headers = {"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate",
                    "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
                              "text/xml;q=0.9, text/html;q=0.8, */*;q=0.5"}
@@ -164,13 +196,11 @@ class Fetcher:
             async with self._global, self._host_semaphore(host), asyncio.timeout(total):
                 visited = [url]
                 while True:
-                    request = self._client.build_request("GET", url, headers=headers)
-                    response = await self._client.send(request, stream=True)
+                    response = await self._send(url, headers, approved)
                     try:
                         if response.status_code in _REDIRECTS:
                             url = self._next_hop(response, url, visited)
-                            if guard is not None:
-                                await guard(url)
+                            approved = await guard(url) if guard is not None else None
                             visited.append(url)
                             if _origin(url) != host:
                                 headers.pop("If-None-Match", None)  # validators belong to the first host
@@ -229,6 +259,31 @@ class Fetcher:
             raise FetchError(f"too many redirects (more than {self.settings.max_redirects}) starting at {visited[0]}")
         return target
 
+    async def _send(self, url: str, headers: dict[str, str],
+                    approved: Sequence[str] | None) -> httpx.Response:
+        """Send one request; with guard-approved addresses, connect to those and nothing else.
+
+        Pinned requests go through their own client: they never reuse a pooled connection that
+        was opened by an unguarded fetch to an address nobody checked. Unguarded fetches keep
+        the shared client and its pool.
+        """
+        if approved is None:  # no guard, or one with no opinion; an empty list connects nowhere
+            request = self._client.build_request("GET", url, headers=headers)
+            return await self._client.send(request, stream=True)
+        client = self._pinned_client()
+        request = client.build_request("GET", url, headers=headers)
+        with pinned(approved):  # read by the connection, which httpcore opens in this task
+            return await client.send(request, stream=True)
+
+    def _pinned_client(self) -> httpx.AsyncClient:
+        if self._pinned is None:
+            limits = httpx.Limits(max_connections=self.settings.concurrency,
+                                  max_keepalive_connections=self.settings.concurrency)
+            self._pinned = httpx.AsyncClient(timeout=self._client.timeout,
+                                             transport=PinnedTransport(limits=limits),
+                                             follow_redirects=False, trust_env=False)
+        return self._pinned
+
     def _host_semaphore(self, host: str) -> asyncio.Semaphore:
         if host not in self._per_host:
             self._per_host[host] = asyncio.Semaphore(self.settings.per_host_concurrency)
@@ -236,22 +291,27 @@ class Fetcher:
 
     # --- robots.txt -----------------------------------------------------------------------------
 
-    async def _robots_allow(self, url: str) -> bool:
+    async def _robots_allow(self, url: str, guard: Guard | None = None) -> bool:
         origin = _origin(url)
         lock = self._robots_locks.setdefault(origin, asyncio.Lock())
         async with lock:  # one robots.txt fetch per host, however many sources share it
             cached = self._robots.get(origin)
             if cached is None or time.monotonic() - cached[0] > ROBOTS_TTL_SECONDS:
-                cached = (time.monotonic(), await self._load_robots(origin))
+                cached = (time.monotonic(), await self._load_robots(origin, guard))
                 self._robots[origin] = cached
         rules = cached[1]
         return rules is None or rules.can_fetch(url, self.user_agent)
 
-    async def _load_robots(self, origin: str) -> Protego | None:
+    async def _load_robots(self, origin: str, guard: Guard | None = None) -> Protego | None:
+        """robots.txt of `origin`, behind the guard of the fetch that needs it (and each redirect)."""
+        robots_url = origin + "/robots.txt"
         try:
-            response = await self._get_once(origin + "/robots.txt", None, None, ROBOTS_MAX_BYTES)
+            approved = await guard(robots_url) if guard is not None else None
+            response = await self._get_once(robots_url, None, None, ROBOTS_MAX_BYTES, guard, approved)
         except FetchError as exc:
-            # No answer, 4xx or 5xx: crawl. A source that is down fails on its own fetch anyway.
+            # No answer, 4xx, 5xx, or a hop the guard refused (never requested): crawl, as without
+            # a robots.txt. A source that is down fails on its own fetch anyway; a guarded page is
+            # still checked itself.
             log.debug("robots.txt of %s unavailable (%s): allowing", origin, exc.reason)
             return None
         try:

@@ -4,9 +4,10 @@ A configured source URL is fetched as given; a link found in what a source sent 
 it could point the service at itself, the LAN or a cloud metadata endpoint. Only http(s) is allowed,
 and the host must not be, or resolve to, an address outside the public internet.
 
-Limits: the check resolves the name, then httpx resolves it again to connect, so a DNS server that
-answers differently the second time (rebinding) is not stopped here. Redirects are checked hop by
-hop when the guard is passed to Fetcher.get.
+The guard returns the addresses it checked, and Fetcher.get connects to those (monitor.pinning), not
+to whatever a second lookup answers: a DNS server that answers a public address to the check and a
+loopback one to the connect (rebinding) gets nothing. Passed to Fetcher.get, the guard vets the URL,
+every redirect hop, and robots.txt of the URL's host with each of its redirects.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from monitor.fetch import FetchError
@@ -23,7 +24,8 @@ from monitor.fetch import FetchError
 log = logging.getLogger(__name__)
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-Guard = Callable[[str], Awaitable[None]]
+# Returns the addresses the fetch may connect to (None: no opinion, resolve as usual).
+Guard = Callable[[str], Awaitable[Sequence[str] | None]]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -52,12 +54,19 @@ def blocked_reason(address: IPAddress) -> str | None:
 
 
 class URLGuard:
-    """`await guard(url)` returns when the URL may be fetched and raises BlockedURL otherwise."""
+    """`await guard(url)` returns the checked addresses when the URL may be fetched, else raises
+    BlockedURL. The fetch connects only to the addresses returned.
 
-    def __init__(self, resolver: Resolver = resolve):
+    `allow` holds (host, address) pairs to treat as public: the host may be that address. Tests use
+    it to let a name stand for an internet host while it lives on 127.0.0.1; a literal address in a
+    URL, or the same name resolving to anything else, is still checked.
+    """
+
+    def __init__(self, resolver: Resolver = resolve, *, allow: Iterable[tuple[str, str]] = ()):
         self._resolve = resolver
+        self._allow = {(host.lower(), ipaddress.ip_address(address)) for host, address in allow}
 
-    async def __call__(self, url: str) -> None:
+    async def __call__(self, url: str) -> list[str]:
         try:
             parts = urlsplit(url)
             host, port = parts.hostname, parts.port
@@ -68,9 +77,11 @@ class URLGuard:
         if not host:
             raise BlockedURL(f"refused {url!r}: no host")
         port = port or (443 if parts.scheme == "https" else 80)
+        literal = True
         try:
             addresses = [ipaddress.ip_address(host)]  # a literal needs no lookup
         except ValueError:
+            literal = False
             try:
                 addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in await self._resolve(host, port)]
             except (OSError, UnicodeError, ValueError) as exc:
@@ -79,10 +90,13 @@ class URLGuard:
         if not addresses:
             raise BlockedURL(f"refused {url}: {host} resolves to no address")
         for address in addresses:
+            if not literal and (host, address) in self._allow:
+                continue
             reason = blocked_reason(address)
             if reason:
                 shown = host if str(address) == host else f"{host} ({address})"
                 raise BlockedURL(f"refused {url}: {shown} is a {reason} address")
+        return list(dict.fromkeys(str(address) for address in addresses))
 
 
 def guard_for(allow_private: bool, resolver: Resolver = resolve) -> Guard | None:

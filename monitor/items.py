@@ -89,3 +89,40 @@ class PollReport:
     error: str | None = None
     warning: str | None = None
     matched_ids: tuple[int, ...] = ()   # ids of new items that matched a topic
+
+
+@dataclass(frozen=True)
+class Match:
+    """One topic an item matched, with the terms that decided it and a snippet."""
+
+    topic: str
+    terms: list[str]
+    snippet: str
+
+
+@dataclass(frozen=True)
+class Story:
+    """A matched item as digests show it: the story's lead copy, with the others as "also"."""
+
+    item_id: int
+    title: str
+    url: str
+    source: str
+    published: datetime | None
+    lang: str
+    topics: list[str]
+    snippet: str                       # plain text, hits wrapped in **…**
+    also: list[dict] = field(default_factory=list)   # [{"url", "source", "title"}]
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """How a source is doing, as its last polls left it."""
+
+    source: str
+    status: str                        # new | ok | not_modified | failing
+    error: str | None                  # why it is failing; None when it is not
+    failing_since: datetime | None
+    last_ok: datetime | None = None
+    items: int = 0
+    note: str | None = None            # the last error or warning, whatever the status

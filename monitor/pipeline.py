@@ -1,6 +1,7 @@
-"""Polls one source end to end: fetch → parse → new? → full article → match → store.
+"""Polls one source end to end: fetch → parse → new? → full article → match → story → store.
 
-One source's failure is its own: whatever it sends back, the others go on.
+One source's failure is its own: whatever it sends back, the others go on. `monitor poll` and the
+service build the same Pipeline with build_pipeline; tests build one from real local parts.
 """
 
 from __future__ import annotations
@@ -8,123 +9,132 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import replace
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
-from monitor.config import SourceConfig
-from monitor.dedup import StoryIndex, story_assigner
+from monitor.article import complete_items
+from monitor.clock import Clock, utc_now
+from monitor.config import Config
+from monitor.dedup import StoryIndex, load_index, story_assigner
 from monitor.fetch import Fetcher, FetchError
-from monitor.items import Item, PollReport
-from monitor.sources import SourceError, source_type
-from monitor.store import Match, Store
+from monitor.items import Item, Match, PollReport
+from monitor.sources import SourceConfig, SourceError, source_type
+from monitor.store import Store
+from monitor.topics import Matcher, build_matcher
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
-# Fills in the full text of new items (fetch_article); the identity when not given.
-Enrich = Callable[[list[Item], SourceConfig, Fetcher], Awaitable[list[Item]]]
+
+@dataclass
+class Pipeline:
+    """Everything a poll needs, passed in (tests pass real local parts).
+
+    `matcher` None stores without matching; `fetch_articles` False keeps items as the source gave
+    them (else each source's fetch_article policy applies); `stories` None makes every item its own
+    story."""
+
+    fetcher: Fetcher
+    store: Store
+    now: Clock = utc_now
+    matcher: Matcher | None = None
+    fetch_articles: bool = False
+    stories: StoryIndex | None = None
+
+    async def poll_all(self, sources: Iterable[SourceConfig]) -> list[PollReport]:
+        """Poll sources concurrently (the Fetcher's limits pace them); reports in config order."""
+        return list(await asyncio.gather(*(self.poll(source) for source in sources)))
+
+    async def poll(self, source: SourceConfig) -> PollReport:
+        started = time.monotonic()
+        state = self.store.source_state(source.name)
+        try:
+            collected = await source_type(source.type).collect(source, self.fetcher, state)
+            items = collected.items
+            if source.notify_updates:  # remember what the feed said, to notice edits later
+                items = [replace(item, feed_hash=item.feed_fingerprint()) for item in items]
+            fresh = _unseen(items, source.name, self.store)
+            if source.notify_updates:
+                fresh.update(_edited(items, fresh, source.name, self.store))
+            if fresh and self.fetch_articles:
+                fresh = await _with_articles(fresh, source, self.fetcher)
+            fresh, matches = _match(fresh, self.matcher) if self.matcher is not None else (fresh, {})
+        except (FetchError, SourceError) as exc:
+            return self._failed(source, str(exc), started)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or an input nobody foresaw: this source fails, the others go on
+            log.exception("source %r: unexpected error", source.name)
+            return self._failed(source, f"internal error: {type(exc).__name__}: {exc}", started)
+
+        at = self.now()
+        story_for = story_assigner(self.stories, at) if self.stories is not None else None
+        with self.store.transaction():  # the items and the source's new validators, or neither
+            new = [] if collected.not_modified else self.store.add_items(source.name, fresh, at, matches, story_for)
+            self.store.record_success(source.name, at, etag=collected.etag, last_modified=collected.last_modified,
+                                      body_hash=collected.body_hash, new_items=len(new),
+                                      not_modified=collected.not_modified, warning=collected.warning)
+        if collected.warning:
+            log.warning("source %r: %s", source.name, collected.warning)
+        # A copy of a story already stored is news to nobody: it is not an alert of its own.
+        matched = tuple(stored.id for stored in new if matches.get(stored.key) and not stored.is_copy)
+        status = "not_modified" if collected.not_modified else "ok"
+        log.info("source %r: %s, %d new of %d, %d matched, %d copies of known stories", source.name, status,
+                 len(new), len(collected.items), len(matched), sum(1 for stored in new if stored.is_copy))
+        return PollReport(source.name, status, new_items=len(new), seen_items=len(collected.items),
+                          seconds=time.monotonic() - started, warning=collected.warning, matched_ids=matched)
+
+    def _failed(self, source: SourceConfig, reason: str, started: float) -> PollReport:
+        self.store.record_failure(source.name, self.now(), reason)
+        log.warning("source %r failing: %s", source.name, reason)
+        return PollReport(source.name, "failing", seconds=time.monotonic() - started, error=reason)
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+def build_pipeline(config: Config, *, fetcher: Fetcher, store: Store, now: Clock = utc_now) -> Pipeline:
+    """The pipeline as shipped: the configured topics, full articles, stories grouped."""
+    return Pipeline(fetcher=fetcher, store=store, now=now, matcher=build_matcher(config.topics),
+                    fetch_articles=True, stories=load_index(store, now()))
 
 
-async def poll_source(source: SourceConfig, *, fetcher: Fetcher, store: Store, now: Clock = utc_now,
-                      matcher=None, enrich: Enrich | None = None, stories: StoryIndex | None = None) -> PollReport:
-    """`matcher` is a monitor.topics.Matcher (None: store without matching); `stories` groups
-    copies of one article from several outlets (None: every item is its own story)."""
-    started = time.monotonic()
-    state = store.source_state(source.name)
-    try:
-        collected = await source_type(source.type).collect(source, fetcher, state)
-        items = collected.items
-        if source.notify_updates:  # remember what the feed said, to notice edits later
-            items = [replace(item, feed_hash=item.feed_fingerprint()) for item in items]
-        fresh = _unseen(items, source.name, store)
-        if source.notify_updates:
-            fresh += _edited(items, fresh, source.name, store)
-        if fresh and enrich is not None:
-            fresh = await enrich(fresh, source, fetcher)
-        fresh, matches = _match(fresh, source.name, matcher) if matcher is not None else (fresh, {})
-    except (FetchError, SourceError) as exc:
-        return _failed(source, store, now, str(exc), started)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # a bug or an input nobody foresaw: this source fails, the others go on
-        log.exception("source %r: unexpected error", source.name)
-        return _failed(source, store, now, f"internal error: {type(exc).__name__}: {exc}", started)
-
-    at = now()
-    story_for = story_assigner(stories, at) if stories is not None else None
-    with store.transaction():  # the items and the source's new validators, or neither
-        new = [] if collected.not_modified else store.add_items(source.name, fresh, at, matches, story_for)
-        store.record_success(source.name, at, etag=collected.etag, last_modified=collected.last_modified,
-                             body_hash=collected.body_hash, new_items=len(new), not_modified=collected.not_modified,
-                             warning=collected.warning)
-    if collected.warning:
-        log.warning("source %r: %s", source.name, collected.warning)
-    # A copy of a story already stored is news to nobody: it is not an alert of its own.
-    matched = tuple(stored.id for stored in new if matches.get(stored.key) and not stored.is_copy)
-    status = "not_modified" if collected.not_modified else "ok"
-    log.info("source %r: %s, %d new of %d, %d matched, %d copies of known stories", source.name, status,
-             len(new), len(collected.items), len(matched), sum(1 for stored in new if stored.is_copy))
-    return PollReport(source.name, status, new_items=len(new), seen_items=len(collected.items),
-                      seconds=time.monotonic() - started, warning=collected.warning, matched_ids=matched)
+# Items travel by key from here on: the key is computed once, when the item is first seen, and
+# again only for an item whose article page named its canonical URL.
+Keyed = dict[str, Item]
 
 
-def _unseen(items: list[Item], source_name: str, store: Store) -> list[Item]:
+def _unseen(items: list[Item], source_name: str, store: Store) -> Keyed:
     """Items whose key is new to the store (and the first of any repeats within the feed)."""
-    keyed = {}
+    keyed: Keyed = {}
     for item in items:
         keyed.setdefault(item.key(source_name), item)
     known = store.known_keys(keyed)
-    return [item for key, item in keyed.items() if key not in known]
+    return {key: item for key, item in keyed.items() if key not in known}
 
 
-def _edited(items: list[Item], fresh: list[Item], source_name: str, store: Store) -> list[Item]:
+def _edited(items: list[Item], fresh: Keyed, source_name: str, store: Store) -> Keyed:
     """Known items the outlet has edited, as update rows of their own (a new story, so the
     digest reports them again). Only for sources with notify_updates: true."""
-    new_keys = {item.key(source_name) for item in fresh}
-    known = {item.key(source_name): item for item in items if item.key(source_name) not in new_keys}
+    known = {key: item for item in items if (key := item.key(source_name)) not in fresh}
     edited = store.edited_items({key: item.feed_hash for key, item in known.items()})
-    return [replace(known[key], revision=known[key].feed_hash[:12], title=f"{known[key].title} (updated)")
-            for key in edited]
+    updates = [replace(known[key], revision=known[key].feed_hash[:12], title=f"{known[key].title} (updated)")
+               for key in edited]
+    return {item.key(source_name): item for item in updates}
 
 
-def _match(items: list[Item], source_name: str, matcher) -> tuple[list[Item], dict[str, list[Match]]]:
+async def _with_articles(fresh: Keyed, source: SourceConfig, fetcher: Fetcher) -> Keyed:
+    """The full-article stage: the source's fetch_article policy, applied."""
+    completed = await complete_items(list(fresh.values()), source, fetcher)
+    return {key if after is before else after.key(source.name): after
+            for (key, before), after in zip(fresh.items(), completed)}
+
+
+def _match(fresh: Keyed, matcher: Matcher) -> tuple[Keyed, dict[str, list[Match]]]:
     """Classify each item on its main text; also records the detected language."""
     matches: dict[str, list[Match]] = {}
-    classified = []
-    for item in items:
+    classified: Keyed = {}
+    for key, item in fresh.items():
         result = matcher.classify(item.title, item.content or item.summary)
         if not item.lang and result.lang:
             item = replace(item, lang=result.lang)
-        classified.append(item)
+        classified[key] = item
         if result.match:
-            matches[item.key(source_name)] = [Match(topic, result.terms, result.snippet) for topic in result.topics]
+            matches[key] = [Match(topic, result.terms, result.snippet) for topic in result.topics]
     return classified, matches
-
-
-def _failed(source: SourceConfig, store: Store, now: Clock, reason: str, started: float) -> PollReport:
-    store.record_failure(source.name, now(), reason)
-    log.warning("source %r failing: %s", source.name, reason)
-    return PollReport(source.name, "failing", seconds=time.monotonic() - started, error=reason)
-
-
-async def poll_all(sources: Iterable[SourceConfig], *, fetcher: Fetcher, store: Store, now: Clock = utc_now,
-                   matcher=None, enrich: Enrich | None = None, stories: StoryIndex | None = None) -> list[PollReport]:
-    """Poll sources concurrently (the Fetcher's limits pace them); reports in config order."""
-    return list(await asyncio.gather(*(
-        poll_source(s, fetcher=fetcher, store=store, now=now, matcher=matcher, enrich=enrich, stories=stories)
-        for s in sources)))
-
-
-def build_matcher(config):
-    """The shipped topics, overridden or extended by `topics:` in sources.yaml."""
-    from monitor.topics import Matcher, compile_topic, default_topics
-
-    topics = {topic.name: topic for topic in default_topics()}
-    for name, options in config.topics.items():
-        topics[name] = compile_topic(name, options.query, languages=options.languages, exclude=options.exclude)
-    return Matcher(list(topics.values()))

@@ -11,12 +11,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Config, DigestConfig, SourceConfig, cron_trigger
-from monitor.article import complete_items
-from monitor.dedup import load_index
+from monitor.clock import Clock, utc_now
+from monitor.config import Config, DigestConfig, cron_trigger
 from monitor.delivery import Dispatcher
 from monitor.fetch import Fetcher
-from monitor.pipeline import Clock, Enrich, build_matcher, poll_source, utc_now
+from monitor.pipeline import Pipeline, build_pipeline
+from monitor.sources import SourceConfig
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -48,16 +48,12 @@ def missed_digest_time(trigger: CronTrigger, last: datetime | None, now: datetim
 
 
 class Service:
-    def __init__(self, config: Config, *, store: Store, fetcher: Fetcher, now: Clock = utc_now,
-                 dispatcher: Dispatcher | None = None, enrich: Enrich | None = None):
+    def __init__(self, config: Config, pipeline: Pipeline, *, dispatcher: Dispatcher | None = None):
         self.config = config
-        self.store = store
-        self.fetcher = fetcher
-        self.now = now
-        self.matcher = build_matcher(config)
-        self.stories = load_index(store, now())
-        self.enrich = enrich
-        self.dispatcher = dispatcher or Dispatcher(config, store, now=now)
+        self.pipeline = pipeline
+        self.store = pipeline.store
+        self.now = now = pipeline.now
+        self.dispatcher = dispatcher or Dispatcher(config, self.store, now=now)
         self.scheduler = AsyncIOScheduler(timezone=config.settings.timezone)
         self._in_flight: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
@@ -116,8 +112,7 @@ class Service:
             self._in_flight.discard(task)
 
     async def _poll(self, source: SourceConfig) -> None:
-        report = await poll_source(source, fetcher=self.fetcher, store=self.store, now=self.now,
-                                   matcher=self.matcher, enrich=self.enrich, stories=self.stories)
+        report = await self.pipeline.poll(source)
         if report.matched_ids and self.config.alerts:
             async with self._delivering:
                 await self.dispatcher.alert(list(report.matched_ids))
@@ -167,14 +162,7 @@ class Service:
 async def run_service(config: Config, now: Clock = utc_now) -> None:
     store = Store(config.database_path)
     try:
-        async with Fetcher(config.settings.fetch, user_agent_for(config)) as fetcher:
-            await Service(config, store=store, fetcher=fetcher, now=now, enrich=complete_items).run()
+        async with Fetcher(config.settings.fetch, config.user_agent) as fetcher:
+            await Service(config, build_pipeline(config, fetcher=fetcher, store=store, now=now)).run()
     finally:
         store.close()
-
-
-def user_agent_for(config: Config) -> str:
-    agent = config.settings.user_agent
-    if config.settings.contact and config.settings.contact not in agent:
-        agent = f"{agent} (contact: {config.settings.contact})"
-    return agent

@@ -7,6 +7,8 @@ import re
 
 from selectolax.lexbor import LexborHTMLParser
 
+from monitor import encoding
+
 _WS = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _AROUND_NEWLINE = re.compile(r" *\n *")
@@ -48,7 +50,12 @@ def html_to_text_parsed(fragment: str, invisible: bool = True) -> str:
 # a regular expression, five times faster than building a DOM. Anything an HTML parser would read
 # differently (comments, CDATA, scripts, a '<' that does not open a tag, '>' inside an attribute
 # value) takes the parser.
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)(?:\s+[^<>\"']*(?:(?:\"[^\"<>]*\"|'[^'<>]*')[^<>\"']*)*)?/?>")
+# Every quantifier is possessive, so the pattern never backtracks: one attempt scans at most to the
+# next '<' (no part of it crosses one), and a whole fragment is read in linear time. The old form,
+# `\s+[^<>"']*`, let two quantifiers share the same spaces: `<a` and 30,000 spaces took seconds.
+# Possessive matching accepts exactly the same tags: giving a character back could never let
+# the next part match, since each stops only at a character the next must begin with.
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*+)(?:\s[^<>\"']*+(?:(?:\"[^\"<>]*+\"|'[^'<>]*+')[^<>\"']*+)*+)?+/?>")
 
 
 def _tag_break(match: re.Match) -> str:
@@ -63,3 +70,26 @@ def _tidy(text: str) -> str:
         return text.strip()
     text = _AROUND_NEWLINE.sub("\n", text)
     return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+# --- helpers shared by the source types, extraction and digests ---------------------------------
+
+# A URL sources.yaml or a user may give: http(s), a host, no spaces.
+HTTP_URL = re.compile(r"^https?://[^/\s?#]+\S*$", re.IGNORECASE)
+
+
+def truncate_at_word(text: str, limit: int, ellipsis: str = "…") -> str:
+    """The text with its runs of spaces folded, cut at the last whole word within `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + ellipsis
+
+
+def node_text(node) -> str:
+    """The visible text of an HTML node (selectolax), spaces folded; "" for no node."""
+    return " ".join(node.text(deep=True, separator=" ").split()) if node is not None else ""
+
+
+def parse_html(body: bytes, content_type: str = "") -> LexborHTMLParser:
+    """An HTML page as a tree, decoded by its declared or detected charset."""
+    decoded = encoding.decode(body, content_type)
+    return LexborHTMLParser(decoded.text if decoded is not None else body.decode("utf-8", errors="replace"))

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import FetchSettings, SourceConfig
+from monitor.fetch import FetchSettings
+from monitor.sources import SourceConfig
 from monitor.fetch import Fetcher
 from monitor.store import Store
 from tests.support.server import LocalServer

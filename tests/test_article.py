@@ -164,7 +164,7 @@ def test_pipeline_matches_on_main_text_only(server, store, make_fetcher):
     """Acceptance: through the real pipeline (fetch_article: auto, the shipped topic), unrelated
     articles whose sidebars link to on-topic stories give zero matches, and on-topic articles whose
     feed teaser says nothing of the topic are all matched."""
-    from monitor.pipeline import poll_source
+    from monitor.pipeline import Pipeline
     from monitor.topics import Matcher, default_topics
 
     for path, (name, _, _) in SITE.items():
@@ -173,8 +173,7 @@ def test_pipeline_matches_on_main_text_only(server, store, make_fetcher):
     source = rss_source("Site", server.url("/feed.xml"), fetch_article="auto", allow_private=True)
     matcher = Matcher(default_topics())
 
-    report = run(lambda fetcher: poll_source(source, fetcher=fetcher, store=store, matcher=matcher,
-                                             enrich=complete_items), make_fetcher)
+    report = run(lambda fetcher: Pipeline(fetcher=fetcher, store=store, matcher=matcher, fetch_articles=True).poll(source), make_fetcher)
     matched_urls = {row["url"] for row in store.db.query(
         "SELECT i.url FROM items i JOIN matches m ON m.item_id = i.id")}
     expected = {server.url(path) for path, (_, on_topic, _) in SITE.items() if on_topic}

@@ -6,8 +6,10 @@ as a real subprocess, to prove no traceback ever reaches the terminal.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -28,9 +30,9 @@ from monitor.config import (
     SourceConfig,
     load_config,
     parse_config,
-    parse_duration,
     resolve_config_path,
 )
+from monitor.options import parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -405,6 +407,13 @@ BROKEN = [
             host: smtp.example.org
             from: monitor@example.org
         """, 4, "channels.mail.to", "required key 'to' is missing"),
+    Broken("alert-unknown-topic", """
+        sources:
+          - {name: Ledger, type: rss, url: "https://ledger.example/feed"}
+        alerts:
+          - name: urgent
+            topics: [deported-kids]
+        """, 5, "alerts[0].topics[0]", "unknown topic 'deported-kids'; did you mean 'deported-children'?"),
 ]
 
 
@@ -436,9 +445,24 @@ def _no_stray_variable(monkeypatch):
     monkeypatch.delenv("MONITOR_CONFIG", raising=False)
 
 
-def test_there_are_enough_broken_configs():
+def test_there_are_enough_broken_configs(tmp_path: Path):
     assert len(BROKEN) >= 18
     assert len({case.id for case in BROKEN}) == len(BROKEN)
+    # The size counts only if the loader tells the mistakes apart and every section it reads has
+    # a mistake it locates inside that section: a section added to Config without a broken case
+    # here, or messages that collapse into one, fail this test.
+    errors = {}
+    for case in BROKEN:
+        folder = tmp_path / case.id
+        folder.mkdir()
+        with pytest.raises(ConfigError) as caught:
+            load_config(case.write(folder))
+        errors[case.id] = caught.value
+    messages = {error.message for error in errors.values()}
+    assert len(messages) >= 18, sorted(messages)
+    sections = {f.name for f in dataclasses.fields(Config)} - {"path", "secrets"}
+    located = {re.match(r"\w+", error.key).group(0) for error in errors.values() if error.key}
+    assert sections <= located, f"no broken case located in: {sorted(sections - located)}"
 
 
 @pytest.mark.parametrize("case", BROKEN, ids=[case.id for case in BROKEN])

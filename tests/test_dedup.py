@@ -17,7 +17,8 @@ from monitor.dedup import (MIN_SHINGLES, THRESHOLD, StoryIndex, dedup_text, fact
                            signature, signature_bytes, signature_from_bytes, story_assigner)
 from monitor.delivery import Dispatcher
 from monitor.items import Item
-from monitor.pipeline import build_matcher, poll_all
+from monitor.pipeline import Pipeline
+from monitor.topics import build_matcher
 from monitor.store import Store
 from monitor.urls import canonical_url, same_site
 from tests.conftest import FixedClock
@@ -528,13 +529,13 @@ def test_one_story_from_three_outlets_is_one_digest_entry_and_is_not_sent_again(
     """)
     clock = FixedClock(T0)
     stories = StoryIndex()
-    matcher = build_matcher(config)
+    matcher = build_matcher(config.topics)
     dispatcher = Dispatcher(config, store, now=clock)
     out = tmp_path / "out"
 
     async def poll(sources):
         async with make_fetcher() as fetcher:
-            return await poll_all(sources, fetcher=fetcher, store=store, now=clock, matcher=matcher, stories=stories)
+            return await Pipeline(fetcher=fetcher, store=store, now=clock, matcher=matcher, stories=stories).poll_all(sources)
 
     reports = asyncio.run(poll(config.sources[:3]))
     assert [r.status for r in reports] == ["ok", "ok", "ok"], [r.error for r in reports]
@@ -575,4 +576,4 @@ def test_one_story_from_three_outlets_is_one_digest_entry_and_is_not_sent_again(
     assert len(list(out.glob("*.json"))) == 1
     # It is listed with the others wherever the story is shown.
     [shown] = [s for s in store.stories([row[1]])]
-    assert {a["source"] for a in shown["also"]} >= {"Baltic Herald"} and len(shown["also"]) == 3
+    assert {a["source"] for a in shown.also} >= {"Baltic Herald"} and len(shown.also) == 3

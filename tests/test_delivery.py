@@ -12,7 +12,8 @@ from monitor.delivery import Dispatcher
 from monitor.fetch import Fetcher
 from monitor.items import Item
 from monitor.notify import Channel, ChannelConfig, Message
-from monitor.pipeline import build_matcher, poll_source
+from monitor.pipeline import Pipeline
+from monitor.topics import build_matcher
 from monitor.service import Service
 from monitor.store import Store
 from tests.conftest import FAST, FixedClock
@@ -177,11 +178,11 @@ def test_two_digests_in_a_row_repeat_nothing_and_the_second_has_what_was_found_b
         """)
         clock = FixedClock(T0)
         dispatcher = Dispatcher(config, store, now=clock)
-        matcher = build_matcher(config)
+        matcher = build_matcher(config.topics)
 
         async def poll():
             async with make_fetcher() as fetcher:
-                return await poll_source(config.sources[0], fetcher=fetcher, store=store, now=clock, matcher=matcher)
+                return await Pipeline(fetcher=fetcher, store=store, now=clock, matcher=matcher).poll(config.sources[0])
 
         first_poll = run(poll())
         assert first_poll.new_items == 4 and len(first_poll.matched_ids) == 2
@@ -439,7 +440,7 @@ def test_stories_stored_but_not_alerted_before_a_kill_are_alerted_at_the_next_st
         stories(store, 2, prefix="old", at=T0 - timedelta(days=1))  # before alerts were configured
 
         def start():
-            return Service(config, store=store, fetcher=Fetcher(FAST, "t"), now=clock)
+            return Service(config, Pipeline(fetcher=Fetcher(FAST, "t"), store=store, now=clock))
 
         run(start().catch_up())  # first start: remembers when alerts began, sends no old story
         assert hook.posts == []
@@ -480,7 +481,7 @@ def test_a_retry_renders_the_copies_known_when_the_batch_was_built(tmp_path, sto
     assert all(s["also"] == [] for s in first["stories"])
     # A later digest shows the copies as "also reported by" (none is sent as a story of its own).
     assert run(dispatcher.run_digest(config.digests[0], clock())) == []
-    assert store.stories(ids[:1])[0]["also"][0]["url"] == "https://copies.example/0"
+    assert store.stories(ids[:1])[0].also[0]["url"] == "https://copies.example/0"
 
 
 def test_apprise_receiver_down_at_digest_time_gets_it_once_up(tmp_path, store):

@@ -12,6 +12,7 @@ import pytest
 
 from monitor.config import ConfigError, cron_trigger
 from monitor.fetch import Fetcher
+from monitor.pipeline import Pipeline
 from monitor.service import Service, missed_digest_time
 from tests.conftest import FAST, FixedClock
 from tests.support.digests import add_story, make_config
@@ -97,7 +98,7 @@ def setup(tmp_path, store):
               - {name: morning, schedule: "0 8 * * *"}
         """)
         clock = FixedClock(now.astimezone(UTC))
-        service = Service(config, store=store, fetcher=Fetcher(FAST, "t"), now=clock)
+        service = Service(config, Pipeline(fetcher=Fetcher(FAST, "t"), store=store, now=clock))
         return config, clock, service
     return make
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from selectolax.lexbor import LexborHTMLParser
 
-from monitor.cli import _Context
+from monitor.commands.context import Context
 from monitor.commands.extract import extract as extract_command
 from monitor.extract import extract, parse_date
 from tests.conftest import FIXTURES, fixture_bytes
@@ -136,7 +136,7 @@ def test_benchmark_corpus_f1():
 # --- monitor extract ---------------------------------------------------------------------------
 
 def run_extract(tmp_path, *args):
-    context = _Context(str(tmp_path / "absent.yaml"), "text", 0)
+    context = Context(str(tmp_path / "absent.yaml"), "text", 0)
     return CliRunner().invoke(extract_command, list(args), obj=context)
 
 

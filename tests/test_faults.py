@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from monitor.pipeline import poll_all
+from monitor.pipeline import Pipeline
 from tests.conftest import FixedClock, fixture_bytes, rss_source
 from tests.support.server import Reply, free_port
 
@@ -26,7 +26,7 @@ def run_beside_healthy(server, store, make_fetcher, faulty_url: str, **fetch_ove
 
     async def go():
         async with make_fetcher(**fetch_overrides) as fetcher:
-            return await poll_all(sources, fetcher=fetcher, store=store, now=FixedClock())
+            return await Pipeline(fetcher=fetcher, store=store, now=FixedClock()).poll_all(sources)
 
     tracemalloc.start()
     try:

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 from datetime import timezone
 
-from monitor.pipeline import poll_all, poll_source
+from monitor.pipeline import Pipeline
 from monitor.store import Store
 from tests.conftest import FixedClock, fixture_bytes, rss_source
 from tests.support.server import Reply
@@ -27,7 +27,7 @@ def conditional(body: bytes, content_type: str = "application/rss+xml; charset=u
 def poll(sources, make_fetcher, store, **kw):
     async def go():
         async with make_fetcher(**kw) as fetcher:
-            return await poll_all(sources, fetcher=fetcher, store=store, now=FixedClock())
+            return await Pipeline(fetcher=fetcher, store=store, now=FixedClock()).poll_all(sources)
     return asyncio.run(go())
 
 
@@ -112,7 +112,7 @@ def test_one_source_polled_alone(server, store, make_fetcher):
 
     async def go():
         async with make_fetcher() as fetcher:
-            return await poll_source(rss_source("Pravo", server.url("/feed")), fetcher=fetcher, store=store)
+            return await Pipeline(fetcher=fetcher, store=store).poll(rss_source("Pravo", server.url("/feed")))
     report = asyncio.run(go())
     assert report.status == "ok" and report.new_items == 2
     assert {row["title"] for row in store.items()} == {
@@ -175,7 +175,7 @@ def test_edited_article_alerts_again_only_with_notify_updates(server, store, mak
 
     async def go():
         async with make_fetcher() as fetcher:
-            return await poll_all([quiet, loud], fetcher=fetcher, store=store, now=FixedClock(), matcher=matcher)
+            return await Pipeline(fetcher=fetcher, store=store, now=FixedClock(), matcher=matcher).poll_all([quiet, loud])
 
     first = asyncio.run(go())
     assert [len(r.matched_ids) for r in first] == [1, 1]

@@ -11,8 +11,10 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from monitor.config import SourceConfig, load_config
+from monitor.config import load_config
+from monitor.sources import SourceConfig
 from monitor.fetch import Fetcher
+from monitor.pipeline import Pipeline
 from monitor.service import Service, first_run_time
 from monitor.store import Store
 from tests.conftest import FAST, fixture_bytes
@@ -59,7 +61,7 @@ def test_service_never_runs_two_polls_of_one_source_at_once(server, tmp_path):
     async def go():
         store = Store(config.database_path)
         async with Fetcher(FAST.model_copy(update={"read_timeout": timedelta(seconds=5)}), "t") as fetcher:
-            service = Service(config, store=store, fetcher=fetcher)
+            service = Service(config, Pipeline(fetcher=fetcher, store=store))
             asyncio.get_running_loop().call_later(4, service.stop)
             await service.run()
         return store

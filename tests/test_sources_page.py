@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.article import complete_items
-from monitor.cli import _Context
+from monitor.commands.context import Context
 from monitor.commands.sources_add import sources_add
 from monitor.config import ConfigError, load_config, parse_config
 from monitor.items import SourceState
-from monitor.pipeline import poll_source
+from monitor.pipeline import Pipeline
 from monitor.sources import source_type
 from monitor.sources.page import PageOptions, article_links, parse_html, suggest_selector
 from tests.conftest import FixedClock, fixture_bytes
@@ -141,7 +141,7 @@ def test_bad_selectors_are_config_errors(tmp_path):
 
 async def _poll(source, make_fetcher, store):
     async with make_fetcher() as fetcher:
-        return await poll_source(source, fetcher=fetcher, store=store, now=FixedClock())
+        return await Pipeline(fetcher=fetcher, store=store, now=FixedClock()).poll(source)
 
 
 def test_page_source_through_the_pipeline_and_its_articles(server, make_fetcher, store):
@@ -182,7 +182,7 @@ sources:
 
 
 def add(tmp_path: Path, *args: str):
-    context = _Context(str(tmp_path / "sources.yaml"), "text", 0)
+    context = Context(str(tmp_path / "sources.yaml"), "text", 0)
     return CliRunner().invoke(sources_add, list(args), obj=context)
 
 
@@ -210,8 +210,12 @@ def test_sources_add_proposes_a_page_with_a_selector_and_writes_it(tmp_path, ser
     loaded = load_config(config)
     assert [s.type for s in loaded.sources] == ["rss", "page"] and loaded.sources[1].links == "article.card a"
 
-    again = add(tmp_path, url, "--write")  # the same site twice gets a distinct name
-    assert again.exit_code == 0, again.output
+    again = add(tmp_path, url, "--write")  # the same URL twice is refused (exit 2), the file untouched
+    assert again.exit_code == 2 and "already configured as source 'Northern Ledger'" in again.stderr
+    assert config.read_text(encoding="utf-8") == written
+    other = server.route("/world/", Reply(body=fixture_bytes("pages/listing-en.html"), headers=HTML))
+    another = add(tmp_path, other, "--write")  # another listing of the same site gets a distinct name
+    assert another.exit_code == 0, another.output
     assert [s.name for s in load_config(config).sources] == ["Existing feed", "Northern Ledger", "Northern Ledger (2)"]
 
 

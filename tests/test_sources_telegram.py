@@ -10,7 +10,7 @@ import pytest
 from monitor.article import complete_items
 from monitor.config import parse_config
 from monitor.items import SourceState
-from monitor.pipeline import poll_source
+from monitor.pipeline import Pipeline
 from monitor.sources import SourceError, source_type
 from monitor.sources.page import parse_html
 from monitor.sources.telegram import TelegramOptions, parse_channel, preview_url
@@ -75,7 +75,7 @@ def test_poll_through_the_pipeline(server, make_fetcher, store):
 
     async def poll():
         async with make_fetcher() as fetcher:
-            return await poll_source(source, fetcher=fetcher, store=store, now=FixedClock())
+            return await Pipeline(fetcher=fetcher, store=store, now=FixedClock()).poll(source)
 
     first = asyncio.run(poll())
     assert (first.status, first.new_items) == ("ok", 5)

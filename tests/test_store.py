@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from monitor.items import Item
-from monitor.store import MIGRATIONS, Match, Store
+from monitor.items import Match
+from monitor.store import MIGRATIONS, Store
 
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
 
@@ -26,8 +27,8 @@ def test_the_earliest_published_copy_leads_its_story(tmp_path):
 
     (lead,) = store.unclaimed_item_ids("daily", "files")
     (story,) = store.stories([lead])
-    assert story["source"] == "Early"
-    assert [other["source"] for other in story["also"]] == ["Late"]
+    assert story.source == "Early"
+    assert [other["source"] for other in story.also] == ["Late"]
 
     store.create_batch("daily", "files", AT, AT)
     assert store.unclaimed_item_ids("daily", "files") == []  # the story is claimed once, whichever copy led

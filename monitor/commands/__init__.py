@@ -1,6 +1,12 @@
-"""CLI verbs that live outside monitor/cli.py; cli.py registers them with add_command."""
+"""The verbs of the `monitor` command, one module each; monitor/cli.py adds them to the group."""
 
+from monitor.commands.channels import channels
+from monitor.commands.check import check
+from monitor.commands.classify import classify
+from monitor.commands.digest import digest
 from monitor.commands.extract import extract
-from monitor.commands.sources_add import sources_add
+from monitor.commands.poll import poll
+from monitor.commands.run import run
+from monitor.commands.sources import sources
 
-__all__ = ["extract", "sources_add"]
+VERBS = [check, run, poll, classify, digest, channels, sources, extract]

@@ -7,31 +7,14 @@ import gzip
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from monitor.config import DEFAULT_USER_AGENT, Config
+from monitor.commands.context import Context, make_fetcher, optional_config
+from monitor.config import Config
 from monitor.extract import Extracted
 from monitor.extract import extract as extract_page
-from monitor.fetch import Fetcher, FetchError
-
-if TYPE_CHECKING:
-    from monitor.cli import _Context
-
-
-def optional_config(obj: _Context) -> Config | None:
-    """The configuration when there is a file to read (exit 2 if it is broken), else None."""
-    return obj.config() if obj.config_path.is_file() else None
-
-
-def make_fetcher(config: Config | None) -> Fetcher:
-    """A Fetcher with the configured limits and User-Agent, or the defaults without a config."""
-    if config is None:
-        return Fetcher(user_agent=DEFAULT_USER_AGENT)
-    from monitor.service import user_agent_for
-
-    return Fetcher(config.settings.fetch, user_agent_for(config))
+from monitor.fetch import FetchError
 
 
 @click.command("extract")
@@ -39,7 +22,7 @@ def make_fetcher(config: Config | None) -> Fetcher:
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON object per input: {"input", "title", "date", "lang", "text"}.')
 @click.pass_obj
-def extract(obj: _Context, inputs: tuple[str, ...], as_json: bool) -> None:
+def extract(obj: Context, inputs: tuple[str, ...], as_json: bool) -> None:
     """Print the title, date, language and main text of pages (files, .html.gz too, or URLs).
 
     URLs are fetched as given, with the settings of sources.yaml when there is one. Exit code 1

@@ -1,81 +1,14 @@
 """Channels, registered by the name used as `type:` under `channels:` in sources.yaml.
 
 A channel delivers one rendered message and raises DeliveryError when the other side did not
-accept it; it knows nothing of polling, stories or the outbox. To add one, subclass Channel in a
-module here, decorate it with @register("name"), give it an `options` model, and import the module
-at the bottom of this file.
+accept it; it knows nothing of polling, stories or the outbox. To add one, subclass Channel
+(monitor/notify/base.py) in a module here, decorate it with @register("name"), give it an
+`options` model, and import the module below.
 """
 
-from __future__ import annotations
+from monitor.notify import apprise_channel, email, file, webhook  # noqa: F401  (each registers its type)
+from monitor.notify.base import (CHANNEL_TYPES, Channel, ChannelConfig, DeliveryError, Message, channel_types,
+                                 make_channel, register)
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar
-
-from pydantic import BaseModel, ConfigDict
-
-from monitor.registry import Registry
-
-
-class DeliveryError(Exception):
-    """The channel did not accept the message; the outbox will try again later."""
-
-
-class ChannelConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: str
-    max_chars: int | None = None  # split longer digests into several messages; None: channel default
-
-
-@dataclass(frozen=True)
-class Message:
-    """One part of a rendered digest, in every format a channel may want."""
-
-    delivery_id: str          # stable across retries: receivers can drop a repeat
-    digest: str
-    subject: str
-    text: str                 # plain text
-    markdown: str             # chat
-    html: str                 # e-mail, files
-    payload: dict[str, Any]   # the JSON document (webhook, file)
-    part: int = 1
-    parts: int = 1
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class Channel:
-    type_name: ClassVar[str]
-    options: ClassVar[type[ChannelConfig]] = ChannelConfig
-    default_max_chars: ClassVar[int | None] = None  # None: never split
-    markup: ClassVar[str] = "markdown"             # the format whose length max_chars limits
-
-    def __init__(self, name: str, config: ChannelConfig, *, base_dir: Path):
-        self.name = name
-        self.config = config
-        self.base_dir = base_dir
-
-    @property
-    def max_chars(self) -> int | None:
-        return self.config.max_chars or self.default_max_chars
-
-    async def send(self, message: Message) -> None:
-        raise NotImplementedError
-
-    async def aclose(self) -> None:
-        pass
-
-
-CHANNEL_TYPES: Registry[type[Channel]] = Registry("channel type")
-register = CHANNEL_TYPES.register
-
-
-def channel_types() -> Registry[type[Channel]]:
-    return CHANNEL_TYPES
-
-
-def make_channel(name: str, config: ChannelConfig, base_dir: Path) -> Channel:
-    return CHANNEL_TYPES[config.type](name, config, base_dir=base_dir)
-
-
-from monitor.notify import apprise_channel, email, file, webhook  # noqa: E402,F401  (register types)
+__all__ = ["CHANNEL_TYPES", "Channel", "ChannelConfig", "DeliveryError", "Message", "channel_types", "make_channel",
+           "register"]

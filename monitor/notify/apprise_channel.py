@@ -1,11 +1,16 @@
-"""`type: apprise`: Slack, Discord, Telegram, Teams, Matrix, ntfy and the rest, through Apprise."""
+"""`type: apprise`: Slack, Discord, Telegram, Teams, Matrix, ntfy and the rest, through Apprise.
+
+The body is the digest's Markdown, in which feed text is already inert (monitor/notify/markup.py:
+escaped, one line, no `<…>`, no live `@`); Apprise turns it into each service's dialect. Discord
+also gets `allowed_mentions`, so nothing in a message pings but what the URL's `?ping=` asks for.
+"""
 
 from __future__ import annotations
 
 import logging
 from urllib.parse import urlsplit
 
-from monitor.notify import Channel, ChannelConfig, DeliveryError, Message, register
+from monitor.notify.base import Channel, ChannelConfig, DeliveryError, Message, register
 
 # Message size limits of common services (characters), with room for Apprise's own framing.
 _LIMITS = {"discord": 1900, "tgram": 4000, "slack": 3500, "msteams": 20000, "matrix": 16000,
@@ -37,8 +42,37 @@ class AppriseChannel(Channel):
             if not notifier.add(url):
                 raise DeliveryError(f"apprise {self.name}: unsupported or malformed URL "
                                     f"(scheme {urlsplit(url).scheme!r})")
+        for server in notifier:
+            _allow_only_configured_mentions(server)
         title = message.subject if message.parts == 1 else f"{message.subject} ({message.part}/{message.parts})"
         ok = await notifier.async_notify(body=message.markdown, title=title,
                                          body_format=apprise.NotifyFormat.MARKDOWN)
         if not ok:
             raise DeliveryError(f"apprise {self.name}: the service did not accept the message")
+
+
+def _allow_only_configured_mentions(server) -> None:
+    """Discord pings whatever mention its webhook content holds unless the payload carries
+    `allowed_mentions`, and Apprise sends none (its own field is spelt `allow_mentions`, which
+    Discord ignores). Every payload of this server gets one: no pings (`{"parse": []}`), or only
+    those the URL's own `?ping=` names."""
+    from apprise.plugins.discord import NotifyDiscord
+
+    if not isinstance(server, NotifyDiscord):
+        return
+    allowed: dict = {"parse": []}
+    configured = getattr(server, "ping", None)
+    if configured:
+        asked = server.ping_payload(" ".join(configured)).get("allow_mentions") or {}
+        if {"everyone", "here"} & set(asked.get("parse") or ()):
+            allowed["parse"] = ["everyone"]  # Discord's name for both @everyone and @here
+        for kind in ("users", "roles"):
+            if asked.get(kind):
+                allowed[kind] = sorted(asked[kind])[:100]
+    send = server._send
+
+    def send_with_allowed_mentions(payload, *args, **kwargs):
+        payload = {key: value for key, value in payload.items() if key != "allow_mentions"}
+        return send({**payload, "allowed_mentions": allowed}, *args, **kwargs)
+
+    server._send = send_with_allowed_mentions

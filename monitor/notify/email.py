@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from monitor.notify import Channel, ChannelConfig, DeliveryError, Message, register
+from monitor.notify.base import Channel, ChannelConfig, DeliveryError, Message, register
 
 
 class EmailChannelConfig(ChannelConfig):

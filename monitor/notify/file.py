@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from monitor.notify import Channel, ChannelConfig, DeliveryError, Message, register
+from monitor.notify.base import Channel, ChannelConfig, DeliveryError, Message, register
 
 
 class FileChannelConfig(ChannelConfig):

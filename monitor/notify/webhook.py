@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from monitor.notify import Channel, ChannelConfig, DeliveryError, Message, register
+from monitor.notify.base import Channel, ChannelConfig, DeliveryError, Message, register
 
 SIGNATURE_HEADER = "X-Monitor-Signature"
 DELIVERY_HEADER = "X-Monitor-Delivery"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urljoin, urlsplit
@@ -20,14 +20,13 @@ from urllib.parse import urljoin, urlsplit
 from pydantic import Field, field_validator
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
-from monitor import encoding
-from monitor.config import SourceConfig
-from monitor.extract import parse_date
+from monitor.dates import parse_date
 from monitor.fetch import Fetcher, FetchError
 from monitor.guard import guard_for
 from monitor.items import Collected, Item, SourceState
-from monitor.sources import SourceError, SourceType, fetch_source, register
+from monitor.sources.base import SourceConfig, SourceError, SourceType, fetch_source, register
 from monitor.sources.rss import parse_feed
+from monitor.text import node_text, parse_html
 from monitor.urls import canonical_url
 
 log = logging.getLogger(__name__)
@@ -109,11 +108,6 @@ class PageSource(SourceType):
         return Collected(items=items[:source.max_items], warning=warning, **validators)
 
 
-def parse_html(body: bytes, content_type: str = "") -> LexborHTMLParser:
-    decoded = encoding.decode(body, content_type)
-    return LexborHTMLParser(decoded.text if decoded is not None else body.decode("utf-8", errors="replace"))
-
-
 def feed_links(tree: LexborHTMLParser, base_url: str) -> list[str]:
     """Feeds the page advertises, in page order."""
     found = []
@@ -138,7 +132,7 @@ def selected_links(tree: LexborHTMLParser, base_url: str, links: str, title: str
             continue
         card = _card(match, links)
         heading = _first(card, title) if title else None
-        text = _text(heading) if heading is not None else _text(anchor) or anchor.attributes.get("title") or ""
+        text = node_text(heading) if heading is not None else node_text(anchor) or anchor.attributes.get("title") or ""
         when = _node_date(_first(card, date)) if date else None
         key = canonical_url(url)
         if key not in out or (not out[key].title and text):
@@ -150,7 +144,7 @@ def article_links(tree: LexborHTMLParser, base_url: str) -> list[Link]:
     """Same-site links that look like articles, outside the page's navigation and footer."""
     out: dict[str, Link] = {}
     for anchor, url in _article_anchors(tree, base_url):
-        text = _text(anchor)
+        text = node_text(anchor)
         key = canonical_url(url)
         if key not in out or len(text) > len(out[key].title):
             out[key] = Link(url, text)
@@ -169,8 +163,17 @@ def suggest_selector(tree: LexborHTMLParser, base_url: str) -> str | None:
     candidates: Counter[str] = Counter()
     for anchor, _ in _article_anchors(tree, base_url):
         candidates.update(set(_candidate_selectors(anchor)))
+    return best_selector(tree, base_url, candidates, articles)
+
+
+def best_selector(tree: LexborHTMLParser, base_url: str, candidates: Counter[str], articles: set[str],
+                  refuse: Callable[[str], bool] | None = None) -> str | None:
+    """Of the 30 commonest candidate selectors, the one that picks the most of `articles` (at least
+    3, and at least 80% of what it picks), the shortest on a tie; `refuse` rules selectors out."""
     best: tuple[int, int, str] | None = None
     for selector, _ in candidates.most_common(30):
+        if refuse is not None and refuse(selector):
+            continue
         picked = {canonical_url(link.url) for link in selected_links(tree, base_url, selector)}
         hits = len(picked & articles)
         if hits < 3 or hits < 0.8 * len(picked):
@@ -198,7 +201,7 @@ def _article_anchors(tree: LexborHTMLParser, base_url: str) -> Iterator[tuple[Le
             continue
         segments = [s for s in path.split("/") if s]
         looks_like_article = any(_ID_SEGMENT.search(s) for s in segments) or any(_SLUG.match(s) for s in segments)
-        if looks_like_article and len(_text(anchor).split()) >= 3:
+        if looks_like_article and len(node_text(anchor).split()) >= 3:
             yield anchor, url
 
 
@@ -239,7 +242,7 @@ def _first(card: LexborNode, selector: str) -> LexborNode | None:
 def _node_date(node: LexborNode | None) -> datetime | None:
     if node is None:
         return None
-    for value in (node.attributes.get("datetime"), node.attributes.get("content"), _text(node)):
+    for value in (node.attributes.get("datetime"), node.attributes.get("content"), node_text(node)):
         when = parse_date(value)
         if when is not None:
             return when
@@ -252,10 +255,6 @@ def _inside(node: LexborNode, ids: set[int]) -> bool:
             return True
         node = node.parent
     return False
-
-
-def _text(node: LexborNode | None) -> str:
-    return " ".join(node.text(deep=True, separator=" ").split()) if node is not None else ""
 
 
 def _absolute(base_url: str, href: str | None) -> str | None:

@@ -13,11 +13,10 @@ from urllib.parse import urljoin
 import feedparser
 
 from monitor import encoding
-from monitor.config import SourceConfig
 from monitor.fetch import Fetcher
 from monitor.items import Collected, Item, SourceState
-from monitor.sources import SourceError, SourceType, fetch_source, register
-from monitor.text import html_to_text
+from monitor.sources.base import SourceConfig, SourceError, SourceType, fetch_source, register
+from monitor.text import html_to_text, truncate_at_word
 
 _XML_DECL_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])[^"']*(["'])""", re.IGNORECASE)
 _ITEM_END = re.compile(rb"</(?:[A-Za-z0-9_]+:)?(?:item|entry)\s*>", re.IGNORECASE)
@@ -204,7 +203,7 @@ def _item(entry, feed_url: str, published: datetime | None = None) -> Item | Non
         content = ""
     if not (link or guid or title or summary):
         return None
-    return Item(url=link, title=title or _first_words(summary), summary=summary, content=content,
+    return Item(url=link, title=title or truncate_at_word(summary, 90), summary=summary, content=content,
                 guid=guid, published=published or _published(entry), author=(entry.get("author") or "").strip())
 
 
@@ -217,11 +216,6 @@ def _published(entry) -> datetime | None:
             except (OverflowError, ValueError, OSError):
                 continue
     return None
-
-
-def _first_words(text: str, limit: int = 90) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
 
 
 def _bozo_message(exc: BaseException | None) -> str:

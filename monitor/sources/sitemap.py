@@ -17,12 +17,12 @@ from datetime import datetime, timezone
 from lxml import etree
 from pydantic import Field
 
-from monitor.config import SourceConfig
-from monitor.extract import parse_date
+
+from monitor.dates import parse_date
 from monitor.fetch import Fetcher, FetchError
 from monitor.guard import guard_for
 from monitor.items import Collected, Item, SourceState
-from monitor.sources import SourceError, SourceType, fetch_source, register
+from monitor.sources.base import SourceConfig, SourceError, SourceType, fetch_source, register
 
 log = logging.getLogger(__name__)
 

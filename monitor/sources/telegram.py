@@ -9,7 +9,6 @@ service notices such as "channel photo updated") are skipped.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Literal
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -17,13 +16,12 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from pydantic import field_validator
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from monitor.config import SourceConfig
-from monitor.extract import parse_date
+
+from monitor.dates import parse_date
 from monitor.fetch import Fetcher
 from monitor.items import Collected, Item, SourceState
-from monitor.sources import SourceError, SourceType, register
-from monitor.sources.page import parse_html
-from monitor.text import html_to_text
+from monitor.sources.base import SourceConfig, SourceError, SourceType, fetch_source, register
+from monitor.text import html_to_text, node_text, parse_html, truncate_at_word
 
 _TELEGRAM_HOSTS = ("t.me", "www.t.me", "telegram.me", "www.telegram.me")
 _CHANNEL = re.compile(r"^/(?:s/)?([A-Za-z0-9_]{4,64})/?$")
@@ -45,12 +43,14 @@ class TelegramSource(SourceType):
     options = TelegramOptions
 
     async def collect(self, source: SourceConfig, fetcher: Fetcher, state: SourceState) -> Collected:
-        response = await fetcher.get(preview_url(source.url), respect_robots=source.respect_robots)
-        body_hash = hashlib.sha256(response.body).hexdigest()
-        if body_hash == state.body_hash:
-            return Collected(not_modified=True, body_hash=body_hash)
+        fetched = await fetch_source(source, fetcher, state, url=preview_url(source.url))
+        if isinstance(fetched, Collected):
+            return fetched
+        if fetched.same_as_last_time(state):
+            return fetched.unchanged()
+        response = fetched.response
         items = parse_channel(parse_html(response.body, response.content_type), response.url)
-        return Collected(items=items, body_hash=body_hash)
+        return Collected(items=items, **fetched.validators)
 
 
 def preview_url(url: str) -> str:
@@ -68,7 +68,7 @@ def parse_channel(tree: LexborHTMLParser, url: str) -> list[Item]:
         if tree.css_first(".tgme_channel_info, .tgme_page"):
             return []  # a channel with no public messages yet, or a private one: nothing to read
         raise SourceError(f"not a Telegram channel preview (no tgme_widget_message) at {url}")
-    channel = _text(tree.css_first(".tgme_channel_info_header_title"))
+    channel = node_text(tree.css_first(".tgme_channel_info_header_title"))
     items = []
     for message in messages:
         item = _item(message, url, channel)
@@ -94,9 +94,9 @@ def _item(message: LexborNode, page_url: str, channel: str) -> Item | None:
     preview = message.css_first(".tgme_widget_message_link_preview")
     summary = ""
     if preview is not None:
-        summary = "\n\n".join(part for part in (_text(preview.css_first(".link_preview_title")),
-                                                _text(preview.css_first(".link_preview_description"))) if part)
-    author = _text(message.css_first(".tgme_widget_message_owner_name")) or channel
+        summary = "\n\n".join(part for part in (node_text(preview.css_first(".link_preview_title")),
+                                                node_text(preview.css_first(".link_preview_description"))) if part)
+    author = node_text(message.css_first(".tgme_widget_message_owner_name")) or channel
     return Item(url=permalink, title=_title(text), summary=summary, content=text, guid=post or None,
                 published=parse_date(stamp.attributes.get("datetime") if stamp is not None else None, ()),
                 author=author)
@@ -104,8 +104,4 @@ def _item(message: LexborNode, page_url: str, channel: str) -> Item | None:
 
 def _title(text: str) -> str:
     line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return line if len(line) <= TITLE_CHARS else line[:TITLE_CHARS].rsplit(" ", 1)[0] + "…"
-
-
-def _text(node: LexborNode | None) -> str:
-    return " ".join(node.text(deep=True, separator=" ").split()) if node is not None else ""
+    return truncate_at_word(line, TITLE_CHARS)

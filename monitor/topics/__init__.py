@@ -3,11 +3,14 @@
 Pure functions and plain data: nothing here does I/O beyond reading the shipped topic files.
 """
 
-from .lang import detect_language
+from monitor.lang import detect_language
+
 from .match import (
     Classification,
     Matcher,
     Topic,
+    TopicOptions,
+    build_matcher,
     classify_jsonl,
     compile_topic,
     default_topics,
@@ -20,7 +23,9 @@ __all__ = [
     "Classification",
     "Matcher",
     "Topic",
+    "TopicOptions",
     "TopicSyntaxError",
+    "build_matcher",
     "classify_jsonl",
     "compile_topic",
     "default_topics",

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Protocol
 
-from .lang import detect_language
+from monitor.lang import detect_language
+
 from .morphology import DEFAULT_BACKEND, Backend
 from .normalize import TOKEN_RE, clean_display, normalize_tokens, squash_spaces
 from .query import Doc, Memo, Node, Phrase, Term, TopicSyntaxError, evaluate, leaves, parse_query
@@ -265,3 +267,19 @@ def classify_jsonl(lines: Iterable[str], matcher: Matcher) -> Iterator[str]:
         yield json.dumps({"id": obj.get("id"), "match": c.match, "topics": c.topics,
                           "lang": c.lang, "terms": c.terms, "snippet": c.snippet},
                          ensure_ascii=False)
+
+
+class TopicOptions(Protocol):
+    """A topic as sources.yaml writes it (monitor.config.TopicConfig)."""
+
+    query: str
+    languages: list[str] | None
+    exclude: str | None
+
+
+def build_matcher(overrides: Mapping[str, TopicOptions] | None = None) -> Matcher:
+    """The shipped topics, overridden or extended by the `topics:` of sources.yaml."""
+    topics = {topic.name: topic for topic in default_topics()}
+    for name, options in (overrides or {}).items():
+        topics[name] = compile_topic(name, options.query, languages=options.languages, exclude=options.exclude)
+    return Matcher(list(topics.values()))

@@ -1,0 +1,18 @@
+"""`monitor run`: the service, in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from monitor.commands.context import Context
+
+
+@click.command()
+@click.pass_obj
+def run(obj: Context) -> None:
+    """Run the service in the foreground: poll every source on its interval until SIGTERM or Ctrl-C."""
+    from monitor.service import run_service
+
+    asyncio.run(run_service(obj.config()))
