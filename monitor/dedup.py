@@ -21,6 +21,8 @@ import hashlib
 import re
 import unicodedata
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -226,6 +228,7 @@ class StoryIndex:
         self._entries: dict[int, Entry] = {}
         self._by_hash: dict[str, Entry] = {}
         self._order: deque[tuple[datetime, int, str]] = deque()
+        self._uncommitted: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -259,7 +262,25 @@ class StoryIndex:
             return story
         return None
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Entries added inside the block are forgotten again if it fails: the index holds only
+        what the database committed (a rolled-back poll's ids are handed out again)."""
+        self._uncommitted = []
+        try:
+            yield
+        except BaseException:
+            for item_id in reversed(self._uncommitted):
+                self._forget(item_id)
+            raise
+        finally:
+            self._uncommitted = None
+
     def add(self, item_id: int, story_id: int, sig: Signature | None, content_hash: str, seen: datetime) -> None:
+        if item_id in self._entries:
+            raise ValueError(f"item {item_id} is already in the story index")
+        if self._uncommitted is not None:
+            self._uncommitted.append(item_id)
         entry = Entry(item_id, story_id, seen)
         self._entries[item_id] = entry
         self._members.setdefault(story_id, []).append(item_id)
@@ -270,6 +291,22 @@ class StoryIndex:
                 self._facts[item_id] = sig.facts
             self._lsh.insert(item_id, _minhash(sig.minhash))
         self._order.append((seen, item_id, content_hash))
+
+    def _forget(self, item_id: int) -> None:
+        """Undo add() of the last item added (transaction() calls it newest first)."""
+        entry = self._entries.pop(item_id)
+        self._facts.pop(item_id, None)
+        members = self._members.get(entry.story_id, [])
+        if item_id in members:
+            members.remove(item_id)
+        if not members:
+            self._members.pop(entry.story_id, None)
+        if self._signatures.pop(item_id, None) is not None:
+            self._lsh.remove(item_id)
+        _, last_id, content_hash = self._order.pop()
+        assert last_id == item_id, "forget() undoes the newest additions first"
+        if self._by_hash.get(content_hash) is entry:
+            del self._by_hash[content_hash]
 
     def _expire(self, now: datetime) -> None:
         cutoff = now - self.window

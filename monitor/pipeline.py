@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 from monitor.article import complete_items
@@ -68,11 +70,20 @@ class Pipeline:
 
         at = self.now()
         story_for = story_assigner(self.stories, at) if self.stories is not None else None
-        with self.store.transaction():  # the items and the source's new validators, or neither
-            new = [] if collected.not_modified else self.store.add_items(source.name, fresh, at, matches, story_for)
-            self.store.record_success(source.name, at, etag=collected.etag, last_modified=collected.last_modified,
-                                      body_hash=collected.body_hash, new_items=len(new),
-                                      not_modified=collected.not_modified, warning=collected.warning)
+        try:
+            # The items and the source's new validators, or neither; the story index keeps only
+            # what was committed. After a failed write the next poll fetches and stores it all.
+            with self.stories.transaction() if self.stories is not None else nullcontext(), \
+                    self.store.transaction():
+                new = [] if collected.not_modified else self.store.add_items(source.name, fresh, at, matches,
+                                                                              story_for)
+                self.store.record_success(source.name, at, etag=collected.etag,
+                                          last_modified=collected.last_modified, body_hash=collected.body_hash,
+                                          new_items=len(new), not_modified=collected.not_modified,
+                                          warning=collected.warning)
+        except sqlite3.Error as exc:  # database or disk is full, I/O error, locked for too long
+            return self._failed(source, f"cannot store what it sent: {exc} (nothing of this poll was kept; "
+                                        f"the next poll tries again)", started)
         if collected.warning:
             log.warning("source %r: %s", source.name, collected.warning)
         # A copy of a story already stored is news to nobody: it is not an alert of its own.
@@ -84,7 +95,10 @@ class Pipeline:
                           seconds=time.monotonic() - started, warning=collected.warning, matched_ids=matched)
 
     def _failed(self, source: SourceConfig, reason: str, started: float) -> PollReport:
-        self.store.record_failure(source.name, self.now(), reason)
+        try:
+            self.store.record_failure(source.name, self.now(), reason)
+        except sqlite3.Error as exc:  # a full disk may refuse this small write too: say so, go on
+            log.error("source %r: cannot record its failure either: %s", source.name, exc)
         log.warning("source %r failing: %s", source.name, reason)
         return PollReport(source.name, "failing", seconds=time.monotonic() - started, error=reason)
 
