@@ -85,7 +85,7 @@ class Renderer:
             "digest": view.name,
             "generated_at": view.generated_at.isoformat(timespec="seconds"),
             "stories": [{
-                "title": s.title, "url": s.url, "source": s.source,
+                "title": one_line(s.title), "url": s.url, "source": s.source,
                 "published": s.published.isoformat(timespec="seconds") if s.published else None,
                 "lang": s.lang, "topics": s.topics, "snippet": s.snippet, "also": s.also,
             } for s in stories],

@@ -237,11 +237,13 @@ def test_file_channel_markdown_is_inert(tmp_path):
     assert_inert_html(markdown.markdown(md.read_text("utf-8")))
 
 
-def test_webhook_document_carries_the_raw_text(tmp_path, receiver):
+def test_webhook_document_carries_the_data_with_one_line_titles(tmp_path, receiver):
     config = make_config(tmp_path, f'channels:\n  hook: {{type: webhook, url: "{receiver.url()}"}}\n')
     asyncio.run(make_channel("hook", config.channels["hook"], tmp_path).send(message()))
     [entry] = receiver.accepted[0].json()["stories"]
-    assert (entry["title"], entry["snippet"], entry["url"]) == (TITLE, SNIPPET, URL)  # the contract: raw data
+    # The contract is data, for the receiver to escape for its own use; a title is one line.
+    assert entry["title"] == "Children deported from Kherson " + TITLE.split("\r\n", 1)[1]
+    assert (entry["snippet"], entry["url"], entry["also"]) == (SNIPPET, URL, ALSO)
 
 
 # --- the helpers ------------------------------------------------------------------------------------
