@@ -48,8 +48,10 @@ def missed_digest_time(trigger: CronTrigger, last: datetime | None, now: datetim
 
 
 class Service:
-    def __init__(self, config: Config, pipeline: Pipeline, *, dispatcher: Dispatcher | None = None):
+    def __init__(self, config: Config, pipeline: Pipeline, *, dispatcher: Dispatcher | None = None,
+                 shutdown_grace: float = SHUTDOWN_GRACE_SECONDS):
         self.config = config
+        self.shutdown_grace = shutdown_grace
         self.pipeline = pipeline
         self.store = pipeline.store
         self.now = now = pipeline.now
@@ -57,7 +59,9 @@ class Service:
         self.scheduler = AsyncIOScheduler(timezone=config.settings.timezone)
         self._in_flight: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
-        self._delivering = asyncio.Lock()  # one outbox pass at a time: a batch is never sent twice at once
+        # One outbox pass at a time in this process. Across processes (and within one, too) a batch
+        # is sent only by the dispatcher holding its claim in the database (monitor/outbox.py).
+        self._delivering = asyncio.Lock()
 
     def schedule(self) -> None:
         now = self.now()
@@ -105,9 +109,14 @@ class Service:
         if self._stopping.is_set():
             return
         task = asyncio.current_task()
+        task.set_name(" ".join([job.__name__.strip("_").replace("_job", "")] + [getattr(a, "name", "") for a in args]))
         self._in_flight.add(task)
         try:
             await job(*args)
+        except asyncio.CancelledError:
+            if self._stopping.is_set():
+                return  # cancelled after the shutdown grace: run() logged it in one line
+            raise
         finally:
             self._in_flight.discard(task)
 
@@ -125,7 +134,11 @@ class Service:
             await self.dispatcher.run_digest(digest, scheduled_for)
 
     async def _flush(self) -> None:
+        """The outbox job (every OUTBOX_FLUSH_SECONDS): alert matched stories no alert has claimed
+        yet, whoever stored them (a `monitor poll` in another process too), then deliver what is due."""
         async with self._delivering:
+            if self.config.alerts:
+                self.dispatcher.enqueue_missed_alerts()
             await self.dispatcher.flush()
 
     def stop(self) -> None:
@@ -150,13 +163,24 @@ class Service:
         try:
             await self._stopping.wait()
         finally:
+            # No new jobs; the ones running finish (APScheduler's shutdown would cancel them).
+            self.scheduler.pause()
+            await self._finish_in_flight()
             self.scheduler.shutdown(wait=False)
-            if self._in_flight:
-                _, pending = await asyncio.wait(set(self._in_flight), timeout=SHUTDOWN_GRACE_SECONDS)
-                for task in pending:
-                    task.cancel()
             await self.dispatcher.aclose()
             log.info("monitor stopped")
+
+    async def _finish_in_flight(self) -> None:
+        if not self._in_flight:
+            return
+        log.info("stopping: waiting up to %g s for %d job(s): %s", self.shutdown_grace, len(self._in_flight),
+                 ", ".join(sorted(task.get_name() for task in self._in_flight)))
+        _, pending = await asyncio.wait(set(self._in_flight), timeout=self.shutdown_grace)
+        for task in sorted(pending, key=lambda t: t.get_name()):
+            log.warning("stopping: %s did not finish within %g s; cancelled", task.get_name(), self.shutdown_grace)
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
 
 
 async def run_service(config: Config, now: Clock = utc_now) -> None:

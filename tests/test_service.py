@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -104,3 +105,59 @@ def test_service_keeps_running_with_unreachable_sources_and_exits_0_on_sigterm(s
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "monitor stopped" in err and "Traceback" not in err
+
+
+def _start_service(tmp_path, sources: list[tuple[str, str, str]]):
+    log = open(tmp_path / "service.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", write_config(tmp_path, sources), "run"],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    return proc, log
+
+
+def test_sigterm_lets_a_poll_in_progress_finish_and_store_its_items(server, tmp_path):
+    started = threading.Event()
+
+    def slow(request):
+        started.set()
+        time.sleep(1.5)  # under the 2 s read timeout: a slow answer, not a failing source
+        return Reply(body=fixture_bytes("feeds/en-rss2.xml"), headers=RSS)
+
+    server.route("/slow", slow)
+    proc, log = _start_service(tmp_path, [("Slow", server.url("/slow"), "1h")])
+    try:
+        assert started.wait(60), "hang guard: the service never polled"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    output = (tmp_path / "service.log").read_text(errors="replace")
+    assert "Traceback" not in output and "ERROR" not in output, output
+    assert "waiting up to 30 s for 1 job(s): poll Slow" in output
+    store = Store(tmp_path / "monitor.db")
+    assert store.count_items("Slow") == 3 and store.source_state("Slow").status == "ok"
+    store.close()
+
+
+def test_after_the_grace_a_job_is_cancelled_with_one_line(server, tmp_path, caplog):
+    def stuck(request):
+        time.sleep(8)
+        return Reply(body=fixture_bytes("feeds/en-rss2.xml"), headers=RSS)
+
+    server.route("/stuck", stuck)
+    config = load_config(write_config(tmp_path, [("Stuck", server.url("/stuck"), "1h")]))
+
+    async def go():
+        store = Store(config.database_path)
+        async with Fetcher(FAST.model_copy(update={"read_timeout": timedelta(seconds=20)}), "t") as fetcher:
+            service = Service(config, Pipeline(fetcher=fetcher, store=store), shutdown_grace=0.5)
+            asyncio.get_running_loop().call_later(1.5, service.stop)
+            await asyncio.wait_for(service.run(), 30)
+        store.close()
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(go())
+    lines = [r for r in caplog.records if "did not finish" in r.getMessage()]
+    assert [r.getMessage() for r in lines] == ["stopping: poll Stuck did not finish within 0.5 s; cancelled"]
+    assert not any(r.exc_info for r in caplog.records)
