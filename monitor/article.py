@@ -20,6 +20,7 @@ from monitor.extract import Extracted, extract
 from monitor.fetch import Fetcher, FetchError
 from monitor.guard import BlockedURL, Guard, guard_for
 from monitor.items import Item
+from monitor.offload import Runner, inline
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +42,22 @@ def needs_article(item: Item, policy: str) -> bool:
     return len(text.split()) < FULL_TEXT_WORDS or bool(_CUT.search(text))
 
 
-async def complete_items(items: list[Item], source: SourceConfig, fetcher: Fetcher) -> list[Item]:
-    """The items, in order, with full text where the policy asks for it (pages fetched concurrently)."""
+async def complete_items(items: list[Item], source: SourceConfig, fetcher: Fetcher,
+                         run: Runner = inline) -> list[Item]:
+    """The items, in order, with full text where the policy asks for it (pages fetched concurrently;
+    `run` runs the extraction, monitor.offload)."""
     guard = guard_for(source.allow_private)
 
     async def complete(item: Item) -> Item:
         if not needs_article(item, source.fetch_article):
             return item
-        return await _with_article(item, source, fetcher, guard)
+        return await _with_article(item, source, fetcher, guard, run)
 
     return list(await asyncio.gather(*(complete(item) for item in items)))
 
 
-async def _with_article(item: Item, source: SourceConfig, fetcher: Fetcher, guard: Guard | None) -> Item:
+async def _with_article(item: Item, source: SourceConfig, fetcher: Fetcher, guard: Guard | None,
+                        run: Runner) -> Item:
     try:
         response = await fetcher.get(item.url, respect_robots=source.respect_robots, guard=guard)
     except BlockedURL as exc:
@@ -69,7 +73,7 @@ async def _with_article(item: Item, source: SourceConfig, fetcher: Fetcher, guar
         return item
     try:
         # Extraction is CPU work (~15-40 ms a page): off the event loop, so fetches keep flowing.
-        page = await asyncio.to_thread(extract, response.body, response.url, response.content_type)
+        page = await run(extract, response.body, response.url, response.content_type)
     except Exception as exc:  # a page that trips the extractor must not cost the item
         log.warning("source %r: cannot extract %s (%s: %s); keeping the feed text", source.name, response.url,
                     type(exc).__name__, exc)

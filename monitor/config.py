@@ -9,9 +9,13 @@ only then validated by pydantic; a validation error's location is mapped back to
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -21,11 +25,14 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from monitor.fetch import DEFAULT_USER_AGENT, FetchSettings
 from monitor.notify import channel_types
-from monitor.options import Strict
+from monitor.options import Strict, duration_field
+from monitor.secrets import Redactor
 from monitor.sources import SourceConfig, source_types
 from monitor.topics import TopicSyntaxError, compile_topic, default_topics
 
 DEFAULT_CONFIG_NAME = "sources.yaml"
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
@@ -52,6 +59,11 @@ class Settings(Strict):
     user_agent: str = DEFAULT_USER_AGENT
     contact: str | None = None
     fetch: FetchSettings = Field(default_factory=FetchSettings)
+    # Longest a feed, page or article may take to read (in a worker process); past it the
+    # document is abandoned and its source fails with that reason.
+    document_timeout: timedelta = Field(default=timedelta(seconds=20))
+
+    _document_timeout = field_validator("document_timeout", mode="before")(duration_field)
 
     @field_validator("database")
     @classmethod
@@ -155,8 +167,14 @@ class Config:
     channels: dict[str, Any] = field(default_factory=dict)   # name → a channel type's options model
     digests: list[DigestConfig] = field(default_factory=list)
     alerts: list[AlertConfig] = field(default_factory=list)
-    # Values that came from ${VAR} expansion: logging redacts them wherever they appear.
-    secrets: frozenset[str] = field(default_factory=frozenset)
+    # Environment variables that ${VAR} expanded, name → value as the environment holds it: the
+    # redactor hides each value wherever text leaves the process (logs, the database, digests, tables).
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def redactor(self) -> Redactor:
+        """Replaces each secret (in any encoding of it) by `${NAME}`; see monitor/secrets.py."""
+        return Redactor(self.secrets)
 
     @property
     def database_path(self) -> Path:
@@ -195,7 +213,8 @@ class _Located:
     def __init__(self, path: Path):
         self.path = path
         self.lines: dict[tuple, int] = {}
-        self.secrets: set[str] = set()
+        self.secrets: dict[str, str] = {}                    # variable name → its value
+        self.expanded: list[tuple[tuple, str, str]] = []     # (loc, text as written, text expanded)
         self._nodes = 0
         self._constructor = yaml.SafeLoader("")  # builds scalars exactly as yaml.safe_load would
 
@@ -264,6 +283,9 @@ class _Located:
             return node.value
 
     def _expand(self, text: str, node: yaml.Node, loc: tuple) -> str:
+        """`text` with each ${VAR} (or ${VAR:-default}) replaced; every value is remembered as a secret."""
+        line, key = node.start_mark.line + 1, _dotted(loc) or None
+
         def substitute(match: re.Match) -> str:
             name, default = match.group(1), match.group(2)
             value = os.environ.get(name)
@@ -271,13 +293,50 @@ class _Located:
                 if default is not None:
                     return default
                 raise ConfigError(self.path, f"environment variable {name} is not set (referenced as ${{{name}}};"
-                                  f" set it or write ${{{name}:-default}})", node.start_mark.line + 1,
-                                  _dotted(loc) or None)
-            if value:
-                self.secrets.add(value)
-            return value
+                                  f" set it or write ${{{name}:-default}})", line, key)
+            if not value:
+                return value
+            first = name not in self.secrets
+            self.secrets[name] = value
+            usable = _TRAILING_LINE_BREAK.sub("", value)
+            for position, ch in enumerate(usable):
+                if unicodedata.category(ch) == "Cc":
+                    raise ConfigError(self.path, f"environment variable {name} (referenced as ${{{name}}}) contains "
+                                      f"{_CONTROL_NAMES.get(ch, 'a control character')} (U+{ord(ch):04X}, character "
+                                      f"{position + 1}); control characters are not allowed in a value: set the "
+                                      f"variable again without it (its value is not shown here)", line, key)
+            if usable != value and first:
+                log.warning("environment variable %s (referenced as ${%s} at %s:%d) ends with a line break; "
+                            "it is used without it", name, name, self.path, line)
+            return usable
 
-        return _ENV_REF.sub(substitute, text)
+        expanded = _ENV_REF.sub(substitute, text)
+        if expanded != text:
+            self.expanded.append((loc, text, expanded))
+        return expanded
+
+    def hide_secrets(self, error: ConfigError) -> None:
+        """A message that quotes a value from ${VAR} quotes the text as written (`${VAR}`, or
+        `https://feeds.example/x?token=${TOKEN}`) instead; any other trace of a value, in any
+        encoding, becomes `${VAR}` (monitor/secrets.py)."""
+        message = error.message
+        for loc, written, expanded in sorted(self.expanded, key=lambda e: len(e[2]), reverse=True):
+            if error.key is None or _within(_dotted(loc), error.key):
+                # Quoted, as pydantic and our messages quote values: short values too ("got '5x'").
+                for quote in ("'", '"'):
+                    message = message.replace(f"{quote}{expanded}{quote}", f"{quote}{written}{quote}")
+        error.message = Redactor(self.secrets)(message)
+        error.args = (str(error),)
+
+
+def _within(key: str, ancestor: str) -> bool:
+    return key == ancestor or key.startswith((ancestor + ".", ancestor + "["))
+
+
+# A value read from a file into a variable often keeps the file's last line break: one is dropped,
+# with a warning. Any other control character (a line break inside, a tab, an escape) is refused.
+_TRAILING_LINE_BREAK = re.compile(r"\r?\n\Z")
+_CONTROL_NAMES = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab"}
 
 
 def _dotted(loc: tuple) -> str:
@@ -331,9 +390,8 @@ def parse_config(text: str, path: Path) -> Config:
     try:
         return _parse(text, path, located)
     except ConfigError as exc:
-        # A value from ${VAR} may be quoted back in the message ("got '...'"): hide it there too.
-        for secret in sorted((s for s in located.secrets if len(s) >= 4), key=len, reverse=True):
-            exc.message = exc.message.replace(secret, "***")
+        # A value from ${VAR} may be quoted back in the message ("got '...'"): never the value.
+        located.hide_secrets(exc)
         raise
     except RecursionError:
         raise ConfigError(path, "nested too deeply (or an alias refers to itself)") from None
@@ -393,7 +451,7 @@ def _parse(text: str, path: Path, located: _Located) -> Config:
         digests = [DigestConfig(name=DEFAULT_DIGEST)]
     _check_references(digests, alerts, channels, topics, sources, located)
     return Config(path=path, settings=settings, sources=sources, topics=topics, channels=channels,
-                  digests=digests, alerts=alerts, secrets=frozenset(located.secrets))
+                  digests=digests, alerts=alerts, secrets=dict(located.secrets))
 
 
 def _parse_topics(raw: Any, located: _Located) -> dict[str, TopicConfig]:

@@ -18,6 +18,7 @@ from markupsafe import Markup, escape
 from monitor.items import SourceHealth, Story
 from monitor.notify import Message
 from monitor.notify.markup import http_url, link_url, markdown_hits, markdown_text, one_line
+from monitor.secrets import redact
 
 LANGUAGE_NAMES = {"en": "English", "uk": "Ukrainian", "ru": "Russian"}
 FAILING_FOOTER_AFTER = timedelta(hours=24)
@@ -35,6 +36,12 @@ class DigestView:
     def long_failing(self) -> list[SourceHealth]:
         cutoff = self.generated_at - FAILING_FOOTER_AFTER
         return [h for h in self.health if h.status == "failing" and h.failing_since and h.failing_since <= cutoff]
+
+
+def _shown(health: list[SourceHealth]) -> list[SourceHealth]:
+    """Source health as a digest shows it: no error carries a ${VAR} value. The store keeps them out
+    of what it writes; a row written before it did is redacted here."""
+    return [replace(h, error=redact(h.error), note=redact(h.note)) for h in health]
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -90,7 +97,7 @@ class Renderer:
                 "lang": s.lang, "topics": s.topics, "snippet": s.snippet, "also": s.also,
             } for s in stories],
             "source_health": [{
-                "source": h.source, "status": h.status, "error": h.error,
+                "source": h.source, "status": h.status, "error": redact(h.error),
                 "failing_since": h.failing_since.isoformat(timespec="seconds") if h.failing_since else None,
             } for h in view.health],
         }
@@ -99,7 +106,7 @@ class Renderer:
                footer: bool = True) -> str:
         return self.env.get_template(template).render(
             view=view, stories=stories, part=part, parts=parts, local=self.local, subject=self.subject(view),
-            languages=LANGUAGE_NAMES, failing=view.long_failing if footer else [])
+            languages=LANGUAGE_NAMES, failing=_shown(view.long_failing) if footer else [])
 
     def messages(self, view: DigestView, delivery_id: str, max_chars: int | None, markup: str = "markdown") -> list[Message]:
         """The digest as one message, or as several when a channel limits the size: stories are

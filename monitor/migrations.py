@@ -111,5 +111,12 @@ def _v5(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX IF EXISTS items_content_hash")
 
 
+def _v6(db: sqlite_utils.Database) -> None:
+    """A batch is claimed before it is sent: status 'sending' (besides pending | delivered), by
+    one owner (a token per dispatcher and claim), until its lease expires. Nothing is claimed yet."""
+    db.execute("ALTER TABLE batches ADD COLUMN owner TEXT")
+    db.execute("ALTER TABLE batches ADD COLUMN lease_until TEXT")
+
+
 # Append only: a migration that has shipped is never edited, the next one fixes it.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]

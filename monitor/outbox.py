@@ -1,6 +1,12 @@
 """The outbox: batches of stories per digest and channel, claimed atomically, sent, retried.
 
 A mixin of Store (monitor/store.py): these queries share its connection and transactions.
+
+A batch goes pending → sending → delivered (or back to pending, to be retried). Before sending,
+a dispatcher claims it in one UPDATE: status 'sending', its owner token and a lease expiry, only
+where the batch is pending and due, or sending under a lease that expired (or an owner known to
+be gone). Only that owner then writes the batch: every later write names the owner in its WHERE,
+so an owner whose lease was taken over can no longer record anything.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ class Batch:
     attempts: int
     parts_sent: int
     item_ids: list[int]
-    status: str = "pending"
+    status: str = "pending"       # pending | sending | delivered
     last_error: str | None = None
+    owner: str | None = None      # the claim's owner token while status is 'sending'
+    lease_until: datetime | None = None
 
 
 class OutboxQueries:
@@ -88,20 +96,38 @@ class OutboxQueries:
         return batch
 
     def due_batches(self, at: datetime, channel: str | None = None) -> list[Batch]:
-        sql = "SELECT * FROM batches WHERE status = 'pending' AND next_attempt_at <= ?"
-        params: list = [utc_iso(at)]
+        """Batches a dispatcher may claim at `at`: pending and due, or sending under an expired lease
+        (its owner died or hung mid-send), oldest first."""
+        sql = ("SELECT * FROM batches WHERE ((status = 'pending' AND next_attempt_at <= :at)"
+               " OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= :at)))")
+        params: dict = {"at": utc_iso(at)}
         if channel:
-            sql += " AND channel = ?"
-            params.append(channel)
+            sql += " AND channel = :channel"
+            params["channel"] = channel
+        return [self._batch(row) for row in self.db.query(sql + " ORDER BY created_at, id", params)]
+
+    def leased_batches(self, at: datetime, channel: str | None = None) -> list[Batch]:
+        """Batches being sent under a lease still running at `at` (the dispatcher checks whether
+        their owner is still alive)."""
+        sql = "SELECT * FROM batches WHERE status = 'sending' AND lease_until > :at"
+        params: dict = {"at": utc_iso(at)}
+        if channel:
+            sql += " AND channel = :channel"
+            params["channel"] = channel
         return [self._batch(row) for row in self.db.query(sql + " ORDER BY created_at, id", params)]
 
     def pending_batches(self) -> list[Batch]:
+        """Every batch not delivered yet: waiting (pending) or being sent (sending)."""
         return [self._batch(row) for row in self.db.query(
-            "SELECT * FROM batches WHERE status = 'pending' ORDER BY created_at, id")]
+            "SELECT * FROM batches WHERE status IN ('pending', 'sending') ORDER BY created_at, id")]
 
     def batches(self, digest: str | None = None) -> list[Batch]:
         sql = "SELECT * FROM batches" + (" WHERE digest = ?" if digest else "") + " ORDER BY created_at, id"
         return [self._batch(row) for row in self.db.query(sql, [digest] if digest else [])]
+
+    def batch(self, batch_id: str) -> Batch | None:
+        rows = list(self.db.query("SELECT * FROM batches WHERE id = ?", [batch_id]))
+        return self._batch(rows[0]) if rows else None
 
     def _batch(self, row: dict) -> Batch:
         ids = [r[0] for r in self.db.execute(
@@ -109,18 +135,61 @@ class OutboxQueries:
         return Batch(id=row["id"], digest=row["digest"], channel=row["channel"], kind=row["kind"],
                      scheduled_for=from_iso(row["scheduled_for"]), created_at=from_iso(row["created_at"]),
                      attempts=row["attempts"], parts_sent=row["parts_sent"], item_ids=ids,
-                     status=row["status"], last_error=row["last_error"])
+                     status=row["status"], last_error=row["last_error"], owner=row["owner"],
+                     lease_until=from_iso(row["lease_until"]))
 
-    def record_part_sent(self, batch_id: str, parts_sent: int) -> None:
-        with self.transaction():
-            self.db.execute("UPDATE batches SET parts_sent = ? WHERE id = ?", [parts_sent, batch_id])
+    # --- claims: only the owner of a batch's lease sends it and writes it -----------------------
 
-    def record_delivered(self, batch_id: str, at: datetime) -> None:
+    def claim_batch(self, batch_id: str, owner: str, at: datetime, lease_until: datetime, *,
+                    gone_owner: str | None = None) -> Batch | None:
+        """Take the batch for `owner` until `lease_until`, in one transaction; the batch as claimed
+        (parts_sent as its last owner left it), or None when another owner holds it, it is not due
+        or it was delivered meanwhile. `gone_owner`: that owner's live lease may be taken too (the
+        dispatcher found its process gone)."""
         with self.transaction():
-            self.db.execute("UPDATE batches SET status = 'delivered', delivered_at = ?, last_error = NULL "
-                            "WHERE id = ?", [utc_iso(at), batch_id])
+            cursor = self.db.execute(
+                """UPDATE batches SET status = 'sending', owner = :owner, lease_until = :until
+                   WHERE id = :id AND ((status = 'pending' AND next_attempt_at <= :at)
+                                       OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= :at
+                                                                   OR owner = :gone)))""",
+                {"owner": owner, "until": utc_iso(lease_until), "id": batch_id, "at": utc_iso(at),
+                 "gone": gone_owner})
+            if cursor.rowcount != 1:
+                return None
+            rows = list(self.db.query("SELECT * FROM batches WHERE id = ?", [batch_id]))
+            return self._batch(rows[0])
 
-    def record_attempt_failed(self, batch_id: str, error: str, retry_at: datetime) -> None:
+    def record_part_sent(self, batch_id: str, owner: str, parts_sent: int, lease_until: datetime) -> bool:
+        """A part was accepted; the lease is renewed for the next one. False: the lease was lost
+        (another owner took the batch over) and nothing was written."""
         with self.transaction():
-            self.db.execute("UPDATE batches SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
-                            "WHERE id = ?", [error, utc_iso(retry_at), batch_id])
+            cursor = self.db.execute(
+                "UPDATE batches SET parts_sent = ?, lease_until = ? WHERE id = ? AND owner = ? AND status = 'sending'",
+                [parts_sent, utc_iso(lease_until), batch_id, owner])
+            return cursor.rowcount == 1
+
+    def record_delivered(self, batch_id: str, owner: str, at: datetime) -> bool:
+        with self.transaction():
+            cursor = self.db.execute(
+                """UPDATE batches SET status = 'delivered', delivered_at = ?, last_error = NULL, owner = NULL,
+                       lease_until = NULL WHERE id = ? AND owner = ? AND status = 'sending'""",
+                [utc_iso(at), batch_id, owner])
+            return cursor.rowcount == 1
+
+    def record_attempt_failed(self, batch_id: str, owner: str, error: str, retry_at: datetime) -> bool:
+        """Back to pending, to be retried at `retry_at` by whichever dispatcher claims it then."""
+        with self.transaction():
+            cursor = self.db.execute(
+                """UPDATE batches SET status = 'pending', owner = NULL, lease_until = NULL,
+                       attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+                   WHERE id = ? AND owner = ? AND status = 'sending'""",
+                [error, utc_iso(retry_at), batch_id, owner])
+            return cursor.rowcount == 1
+
+    def release_batch(self, batch_id: str, owner: str) -> bool:
+        """Give the claim back without counting an attempt (the send was interrupted: shutdown)."""
+        with self.transaction():
+            cursor = self.db.execute(
+                """UPDATE batches SET status = 'pending', owner = NULL, lease_until = NULL
+                   WHERE id = ? AND owner = ? AND status = 'sending'""", [batch_id, owner])
+            return cursor.rowcount == 1

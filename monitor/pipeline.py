@@ -20,6 +20,7 @@ from monitor.config import Config
 from monitor.dedup import StoryIndex, load_index, story_assigner
 from monitor.fetch import Fetcher, FetchError
 from monitor.items import Item, Match, PollReport
+from monitor.offload import DocumentTimeout, Runner, inline
 from monitor.sources import SourceConfig, SourceError, source_type
 from monitor.store import Store
 from monitor.topics import Matcher, build_matcher
@@ -41,6 +42,7 @@ class Pipeline:
     matcher: Matcher | None = None
     fetch_articles: bool = False
     stories: StoryIndex | None = None
+    offload: Runner = inline   # how documents are read: monitor.offload.Offload for the service
 
     async def poll_all(self, sources: Iterable[SourceConfig]) -> list[PollReport]:
         """Poll sources concurrently (the Fetcher's limits pace them); reports in config order."""
@@ -50,7 +52,7 @@ class Pipeline:
         started = time.monotonic()
         state = self.store.source_state(source.name)
         try:
-            collected = await source_type(source.type).collect(source, self.fetcher, state)
+            collected = await source_type(source.type, self.offload).collect(source, self.fetcher, state)
             items = collected.items
             if source.notify_updates:  # remember what the feed said, to notice edits later
                 items = [replace(item, feed_hash=item.feed_fingerprint()) for item in items]
@@ -58,9 +60,9 @@ class Pipeline:
             if source.notify_updates:
                 fresh.update(_edited(items, fresh, source.name, self.store))
             if fresh and self.fetch_articles:
-                fresh = await _with_articles(fresh, source, self.fetcher)
+                fresh = await _with_articles(fresh, source, self.fetcher, self.offload)
             fresh, matches = _match(fresh, self.matcher) if self.matcher is not None else (fresh, {})
-        except (FetchError, SourceError) as exc:
+        except (FetchError, SourceError, DocumentTimeout) as exc:
             return self._failed(source, str(exc), started)
         except asyncio.CancelledError:
             raise
@@ -103,10 +105,12 @@ class Pipeline:
         return PollReport(source.name, "failing", seconds=time.monotonic() - started, error=reason)
 
 
-def build_pipeline(config: Config, *, fetcher: Fetcher, store: Store, now: Clock = utc_now) -> Pipeline:
-    """The pipeline as shipped: the configured topics, full articles, stories grouped."""
+def build_pipeline(config: Config, *, fetcher: Fetcher, store: Store, offload: Runner = inline,
+                   now: Clock = utc_now) -> Pipeline:
+    """The pipeline as shipped: the configured topics, full articles, stories grouped; documents
+    read by `offload` (the commands pass an Offload with settings.document_timeout)."""
     return Pipeline(fetcher=fetcher, store=store, now=now, matcher=build_matcher(config.topics),
-                    fetch_articles=True, stories=load_index(store, now()))
+                    fetch_articles=True, stories=load_index(store, now()), offload=offload)
 
 
 # Items travel by key from here on: the key is computed once, when the item is first seen, and
@@ -133,9 +137,9 @@ def _edited(items: list[Item], fresh: Keyed, source_name: str, store: Store) -> 
     return {item.key(source_name): item for item in updates}
 
 
-async def _with_articles(fresh: Keyed, source: SourceConfig, fetcher: Fetcher) -> Keyed:
+async def _with_articles(fresh: Keyed, source: SourceConfig, fetcher: Fetcher, run: Runner) -> Keyed:
     """The full-article stage: the source's fetch_article policy, applied."""
-    completed = await complete_items(list(fresh.values()), source, fetcher)
+    completed = await complete_items(list(fresh.values()), source, fetcher, run)
     return {key if after is before else after.key(source.name): after
             for (key, before), after in zip(fresh.items(), completed)}
 

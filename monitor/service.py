@@ -15,6 +15,7 @@ from monitor.clock import Clock, utc_now
 from monitor.config import Config, DigestConfig, cron_trigger
 from monitor.delivery import Dispatcher
 from monitor.fetch import Fetcher
+from monitor.offload import Offload
 from monitor.pipeline import Pipeline, build_pipeline
 from monitor.sources import SourceConfig
 from monitor.store import Store
@@ -186,7 +187,9 @@ class Service:
 async def run_service(config: Config, now: Clock = utc_now) -> None:
     store = Store(config.database_path)
     try:
-        async with Fetcher(config.settings.fetch, config.user_agent) as fetcher:
-            await Service(config, build_pipeline(config, fetcher=fetcher, store=store, now=now)).run()
+        with Offload(config.settings.document_timeout.total_seconds()) as offload:
+            async with Fetcher(config.settings.fetch, config.user_agent) as fetcher:
+                pipeline = build_pipeline(config, fetcher=fetcher, store=store, offload=offload, now=now)
+                await Service(config, pipeline).run()
     finally:
         store.close()

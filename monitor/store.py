@@ -18,12 +18,16 @@ from pathlib import Path
 import sqlite_utils
 
 from monitor.clock import from_iso, utc_iso
+from monitor.dbfile import (CORRUPT, RESTORE, StoreError, check_creatable, check_header, check_location,
+                            check_writable, explain, is_database_fault, make_directory, read_only_reason, sqlite_uri,
+                            unreadable_wal)
 from monitor.items import Item, Match, SourceHealth, SourceState, Story
 from monitor.migrations import MIGRATIONS
 from monitor.outbox import Batch, OutboxQueries
+from monitor.secrets import redact
 from monitor.text import truncate_at_word
 
-__all__ = ["MIGRATIONS", "Batch", "Store", "StoredItem"]
+__all__ = ["MIGRATIONS", "Batch", "Store", "StoreError", "StoredItem"]
 
 
 @dataclass(frozen=True)
@@ -40,36 +44,167 @@ class StoredItem:
 
 
 class Store(OutboxQueries):
-    def __init__(self, path: str | Path):
+    """The database at `path`, migrated to the latest schema (its directory is created).
+
+    read_only=True is for commands that only read (`sources list`, `digest --preview`): the file
+    is opened with SQLite's mode=ro (immutable when its directory takes no -wal/-shm files), never
+    migrated, never written; a missing or empty file reads as an empty database. A file that
+    cannot be used either way raises StoreError, whose message says what to do.
+    """
+
+    def __init__(self, path: str | Path, *, read_only: bool = False):
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        self.read_only = read_only
+        # Set for a read-only open of a database with an older schema: what the reader is told.
+        self.upgrade_note: str | None = None
+        self.db: sqlite_utils.Database | None = None
+        try:
+            if str(path) == ":memory:":
+                self._connect(":memory:")
+            elif read_only:
+                self._open_read_only()
+            else:
+                make_directory(self.path)
+                check_header(self.path)
+                check_writable(self.path)
+                self._connect(str(self.path))
+            self.migrate()
+        except sqlite3.Error as exc:
+            self.close()
+            if not is_database_fault(exc):
+                raise
+            raise explain(self.path, exc) from exc
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def open(cls, path: str | Path, *, read_only: bool = False) -> Store:
+        return cls(path, read_only=read_only)
+
+    @classmethod
+    def inspect(cls, path: str | Path) -> str:
+        """What `monitor check` says of the database, writing nothing: "" when it does not exist
+        yet (and can be created), else its schema and size. StoreError when a write command
+        could not use it: a corrupt file, a newer schema, a read-only place, a path below a file."""
+        path = Path(path)
+        check_location(path)
+        if not path.exists():
+            check_creatable(path)
+            return ""
+        check_header(path)
+        check_writable(path)
+        if path.stat().st_size == 0:
+            return "empty; the first write command sets it up"
+        store = cls(path, read_only=True)
+        try:
+            problems = [row[0] for row in store.db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise StoreError(path, f"{CORRUPT}: {problems[0]}", RESTORE)
+            version, items = store.schema_version, store.db.execute("SELECT count(*) FROM items").fetchone()[0]
+        except sqlite3.Error as exc:
+            if not is_database_fault(exc):
+                raise
+            raise explain(path, exc) from exc
+        finally:
+            store.close()
+        state = f"schema version {version}, {items} items"
+        if version < len(MIGRATIONS):
+            state += f"; the next write command upgrades it to version {len(MIGRATIONS)}"
+        return state
+
+    def _connect(self, target: str, *, uri: bool = False) -> None:
+        conn = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False, uri=uri)
         self.db = sqlite_utils.Database(conn)
+        if self.read_only:
+            self.db.execute("PRAGMA query_only=ON")
+            self.db.execute("PRAGMA user_version").fetchone()  # opens the file now: its errors are raised here
+            return
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         # Checkpoint the WAL every ~16 MB rather than every 4 MB: a cold poll of many feeds commits
         # hundreds of small transactions, and each checkpoint is an fsync.
         self.db.execute("PRAGMA wal_autocheckpoint=4000")
         self.db.execute("PRAGMA foreign_keys=ON")
+
+    def _open_read_only(self) -> None:
+        check_location(self.path)
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            self._empty()  # nothing stored yet: an empty database at the latest schema, in memory
+            return
+        check_header(self.path)
+        try:
+            self._connect(sqlite_uri(self.path, mode="ro"), uri=True)
+        except sqlite3.OperationalError as exc:
+            # mode=ro still needs to create the -shm (and -wal) file beside a WAL database; where
+            # the directory takes no files the database is read as immutable, which is right only
+            # while no changes wait in a -wal file.
+            if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN" or read_only_reason(self.path.parent) is None:
+                raise
+            if unreadable_wal(self.path):
+                raise StoreError(self.path, f"has changes not yet written into it (in {self.path}-wal), and "
+                                            f"SQLite cannot read them while it {read_only_reason(self.path.parent)}",
+                                 "run a write command (monitor poll) once where the directory is writable") from exc
+            self.close()
+            self._connect(sqlite_uri(self.path, mode="ro", immutable="1"), uri=True)
+        if self._version_and_tables() == (0, 0):
+            self.close()
+            self._empty()
+
+    def _empty(self) -> None:
+        self.read_only = False  # an in-memory database nobody else sees: it may take the schema
+        self._connect(":memory:")
         self.migrate()
+        self.db.execute("PRAGMA query_only=ON")
+        self.read_only = True
+
+    def _version_and_tables(self) -> tuple[int, int]:
+        """The schema version and the number of tables, read in one snapshot (one statement)."""
+        row = self.db.execute("""
+            SELECT (SELECT user_version FROM pragma_user_version),
+                   (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%')""").fetchone()
+        return row[0], row[1]
 
     def close(self) -> None:
-        self.db.conn.close()
+        if self.db is not None:
+            self.db.conn.close()
+            self.db = None
 
     @property
     def schema_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
     def migrate(self) -> None:
-        version = self.schema_version
-        if version > len(MIGRATIONS):
-            raise RuntimeError(f"database {self.path} has schema version {version}, newer than this "
-                               f"monitor ({len(MIGRATIONS)}): upgrade monitor")
-        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        """Apply the migrations the database lacks (one transaction each). A schema newer than
+        this monitor, or a SQLite file that is not monitor's, raises StoreError; a read-only store
+        is left as it is, with `upgrade_note` saying the next write command upgrades it."""
+        (version, tables), latest = self._version_and_tables(), len(MIGRATIONS)
+        if version > latest:
+            raise StoreError(self.path, f"has schema version {version}, newer than this monitor knows ({latest})",
+                             "upgrade monitor, or set settings.database to another file")
+        if version == 0 and tables:
+            raise StoreError(self.path, "is a SQLite database, but not monitor's (it has tables and no schema version)",
+                             "set settings.database to another file")
+        if self.read_only:
+            if version < latest:
+                self.upgrade_note = (f"database {self.path} has schema version {version}, older than this monitor's "
+                                     f"({latest}); it is read as it is, and the next write command (monitor poll, "
+                                     f"monitor run, monitor digest --now) upgrades it")
+            return
+        while version < latest:
             with self.transaction():
-                migration(self.db)
-                self.db.execute(f"PRAGMA user_version = {number}")
+                # Read again under the write lock: another process may have migrated meanwhile.
+                version = self.schema_version
+                if version < latest:
+                    MIGRATIONS[version](self.db)
+                    version += 1
+                    self.db.execute(f"PRAGMA user_version = {version}")
+
+    def too_old(self) -> StoreError:
+        """What to say when a read-only command's query needs a table or column of a newer schema."""
+        return StoreError(self.path, f"has schema version {self.schema_version}, older than this monitor's "
+                                     f"({len(MIGRATIONS)}), and a read-only command does not upgrade it",
+                          "run a write command (monitor poll) once to upgrade it")
 
     def transaction(self):
         """`with store.transaction():` makes the writes inside it one commit."""
@@ -102,7 +237,7 @@ class Store(OutboxQueries):
                        last_status = ?, last_error = ?, failing_since = NULL, consecutive_failures = 0,
                        items_total = items_total + ? WHERE name = ?""",
                 [etag, last_modified, body_hash, utc_iso(at), utc_iso(at), "not_modified" if not_modified else "ok",
-                 warning, new_items, name],
+                 redact(warning), new_items, name],  # redact: a ${VAR} value is never stored
             )
 
     def record_failure(self, name: str, at: datetime, error: str) -> None:
@@ -112,7 +247,7 @@ class Store(OutboxQueries):
                 """UPDATE sources SET last_polled = ?, last_status = 'failing', last_error = ?,
                        failing_since = COALESCE(failing_since, ?),
                        consecutive_failures = consecutive_failures + 1 WHERE name = ?""",
-                [utc_iso(at), error, utc_iso(at), name],
+                [utc_iso(at), redact(error), utc_iso(at), name],  # e.g. a URL with ?token=${TOKEN}
             )
 
     def source_health(self) -> list[SourceHealth]:
@@ -266,6 +401,20 @@ class _Transaction:
         return self.conn
 
     def __exit__(self, exc_type, exc, tb):
-        if self.outermost:
-            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if not self.outermost:
+            return False
+        if exc_type is not None:
+            self._rollback()
+            return False
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error:
+            # A COMMIT that fails (disk full) leaves the transaction open: every later write would
+            # join it and never be committed. End it here; the caller sees the error.
+            self._rollback()
+            raise
         return False
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")

@@ -515,7 +515,7 @@ def test_secret_is_not_echoed_back_in_an_error_message(tmp_path: Path, monkeypat
     result, stderr = run_check(path)
     assert result.exit_code == 2
     assert "hunter2" not in stderr
-    assert f"error: {path}:4: sources[0].url: " in stderr and "***" in stderr
+    assert f"error: {path}:4: sources[0].url: " in stderr and "(got '${FEED_TOKEN}')" in stderr
 
 
 def test_alias_that_refers_to_itself_is_an_error_not_a_crash(tmp_path: Path):
@@ -616,7 +616,7 @@ def test_valid_config_loads_with_expansion_and_defaults(good_config: Path):
     assert config.channels["desk"].path == "out"
     (morning,) = config.digests
     assert (morning.schedule, morning.channels, morning.tags) == ("30 7 * * 1-5", ["desk"], ["en"])
-    assert config.secrets == frozenset({"desk@monitor.example", "https://pravo.example/custom-feed"})
+    assert config.secrets == {"CONTACT_MAIL": "desk@monitor.example", "PRAVO_URL": "https://pravo.example/custom-feed"}
 
 
 def test_relative_database_is_resolved_against_the_config_folder(good_config: Path, tmp_path: Path, monkeypatch):
@@ -638,7 +638,7 @@ def test_settings_default_when_absent(tmp_path: Path):
     assert config.settings == Settings()
     assert config.settings.timezone == "Europe/Kyiv"
     assert config.database_path == tmp_path / "data" / "monitor.db"
-    assert config.secrets == frozenset()
+    assert config.secrets == {}
 
 
 def test_yaml_merge_keys_share_defaults(tmp_path: Path):
@@ -754,18 +754,18 @@ def test_secrets_from_environment_never_reach_the_logs(tmp_path: Path, monkeypat
         """))
     config = load_config(path)
     assert token in config.settings.user_agent
-    assert token in config.secrets
+    assert config.secrets["SECRET_TOKEN"] == token
 
     from monitor.logs import setup_logging
 
-    setup_logging("text", 0, config.secrets)
+    setup_logging("text", 0, config.redactor)
     log = logging.getLogger("monitor.test_config")
     log.info("fetching with user agent %s", config.settings.user_agent)
     log.warning(f"header was {token}")
-    setup_logging("json", 0, config.secrets)
+    setup_logging("json", 0, config.redactor)
     log.info("json line with %s", token)
 
     err = capfd.readouterr().err
     assert token not in err
-    assert err.count("***") == 3
-    assert "fetching with user agent monitor/0.1 (token ***)" in err
+    assert err.count("${SECRET_TOKEN}") == 3
+    assert "fetching with user agent monitor/0.1 (token ${SECRET_TOKEN})" in err

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import apscheduler.executors.base
+import apscheduler.schedulers.base
 import pytest
 
 from monitor.config import ConfigError, cron_trigger
@@ -90,14 +93,14 @@ def test_bad_cron_weekdays_are_config_errors(tmp_path):
 
 @pytest.fixture
 def setup(tmp_path, store):
-    def make(now: datetime, body: str = ""):
+    def make(now: datetime, body: str = "", clock: FixedClock | None = None):
         config = make_config(tmp_path, body or """
             channels:
               files: {type: file, path: out}
             digests:
               - {name: morning, schedule: "0 8 * * *"}
         """)
-        clock = FixedClock(now.astimezone(UTC))
+        clock = clock or FixedClock(now.astimezone(UTC))
         service = Service(config, Pipeline(fetcher=Fetcher(FAST, "t"), store=store, now=clock))
         return config, clock, service
     return make
@@ -201,17 +204,60 @@ def test_catch_up_also_delivers_a_batch_left_pending_by_a_crash(tmp_path, store,
     assert all(b.status == "delivered" for b in store.batches())
 
 
-def test_the_scheduled_job_fires_at_0800_in_the_user_zone(tmp_path, store, setup):
-    _, _, service = setup(kyiv(2026, 11, 25, 9, 30))
+class RunningClock(FixedClock):
+    """Simulated time: starts at `when` and goes on at the speed of real time."""
+
+    def __init__(self, when: datetime):
+        super().__init__(when)
+        self._started = time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self.when + timedelta(seconds=time.monotonic() - self._started)
+
+
+def test_the_scheduled_job_fires_at_0800_in_the_user_zone(tmp_path, store, setup, monkeypatch):
+    """The real scheduler, its clock one second before 08:00 in Kyiv (06:00 UTC): the digest job
+    fires at 08:00, not before, sends the digest, and is next due at 08:00 the day after."""
+    clock = RunningClock(kyiv(2026, 11, 26, 7, 59, 59).astimezone(UTC))
+    _, _, service = setup(clock.when, clock=clock)
+    store.record_digest_time("morning", kyiv(2026, 11, 25, 8, 0))
+    stories_overnight(store)
+
+    class SimulatedDatetime(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return clock().astimezone(tz)
+
+    monkeypatch.setattr(apscheduler.schedulers.base, "datetime", SimulatedDatetime)
+    monkeypatch.setattr(apscheduler.executors.base, "datetime", SimulatedDatetime)
 
     async def go():
         service.schedule()
         service.scheduler.start(paused=True)
         try:
+            for job in service.scheduler.get_jobs():
+                if job.id != "digest:morning":
+                    job.remove()  # polls of the imaginary sources and the outbox flush are not under test
             job = service.scheduler.get_job("digest:morning")
-            trigger = job.trigger
-            return trigger.get_next_fire_time(None, kyiv(2026, 11, 25, 9, 30))
+            after_0930 = job.trigger.get_next_fire_time(None, kyiv(2026, 11, 25, 9, 30))
+            first_due = job.next_run_time
+            service.scheduler.resume()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not (
+                    digests_written(tmp_path) and all(b.status == "delivered" for b in store.batches())):
+                await asyncio.sleep(0.05)
+            return after_0930, first_due, service.scheduler.get_job("digest:morning").next_run_time
         finally:
             service.scheduler.shutdown(wait=False)
 
-    assert asyncio.run(go()) == kyiv(2026, 11, 26, 8, 0)
+    after_0930, first_due, next_due = asyncio.run(go())
+    assert after_0930 == kyiv(2026, 11, 26, 8, 0)
+    assert first_due == kyiv(2026, 11, 26, 8, 0)
+    [document] = digests_written(tmp_path)
+    assert document["digest"] == "morning"
+    assert sorted(s["url"] for s in document["stories"]) == [f"https://ledger.example/night-{i}" for i in range(2)]
+    fired = store.last_digest_time("morning")
+    assert kyiv(2026, 11, 26, 8, 0) <= fired < kyiv(2026, 11, 26, 8, 0, 5), fired
+    [batch] = store.batches("morning")
+    assert batch.status == "delivered" and batch.scheduled_for == fired
+    assert next_due == kyiv(2026, 11, 27, 8, 0)

@@ -1,19 +1,32 @@
-"""`monitor check`: validate the configuration."""
+"""`monitor check`: validate the configuration and that the database can be used."""
 
 from __future__ import annotations
 
 import click
 
-from monitor.commands.context import Context
+from monitor.commands.context import Context, database_failed
+from monitor.dbfile import StoreError
 
 
 @click.command()
 @click.pass_obj
 def check(obj: Context) -> None:
-    """Validate the configuration and exit (0 valid, 2 invalid)."""
+    """Validate the configuration and the database path, and exit.
+
+    Exit code 0 when both are fine, 2 when the configuration is invalid, 3 when the database
+    cannot be used (a corrupt file, a newer schema, a read-only or missing place, a path below a file).
+    """
+    from monitor.store import Store
+
     config = obj.config()
     by_type: dict[str, int] = {}
     for source in config.sources:
         by_type[source.type] = by_type.get(source.type, 0) + 1
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(by_type.items()))
-    click.echo(f"{config.path}: OK, {len(config.sources)} sources ({kinds}); database {config.database_path}")
+    summary = f"{config.path}: OK, {len(config.sources)} sources ({kinds}); database {config.database_path}"
+    try:
+        state = Store.inspect(config.database_path)
+    except StoreError as exc:
+        click.echo(summary)
+        database_failed(exc)
+    click.echo(summary + (f" ({state})" if state else ""))

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from monitor.config import Config, ConfigError, load_config, resolve_config_path
+from monitor.dbfile import StoreError, explain, is_database_fault
 from monitor.fetch import Fetcher
 from monitor.logs import setup_logging
+from monitor.secrets import install, redact
+
+if TYPE_CHECKING:
+    from monitor.store import Store
 
 EXIT_USAGE = 2
+EXIT_DATABASE = 3  # the database cannot be used: corrupt, newer schema, read-only, bad path
+
+log = logging.getLogger(__name__)
 
 
 class Context:
@@ -29,13 +42,68 @@ class Context:
             except ConfigError as exc:
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(EXIT_USAGE)
-            setup_logging(self.log_format, self.verbose, self._config.secrets)
+            # The configuration's secrets are the process's from here on: the log handler, the
+            # store's error text and the digests redact them (monitor/secrets.py). Put back when
+            # the command is done, for a caller that runs several commands in one process (tests).
+            previous = install(self._config.redactor)
+            click_context = click.get_current_context(silent=True)
+            if click_context is not None:
+                click_context.find_root().call_on_close(lambda: install(previous))
+            setup_logging(self.log_format, self.verbose)
         return self._config
 
 
 def optional_config(obj: Context) -> Config | None:
     """The configuration when there is a file to read (exit 2 if it is broken), else None."""
     return obj.config() if obj.config_path.is_file() else None
+
+
+def database_failed(error: StoreError) -> None:
+    """End the command: one line on stderr, exit code 3 (the traceback only with -vv)."""
+    log.debug("database error", exc_info=error)
+    click.echo(f"error: {redact(str(error))}", err=True)  # a path may hold a ${VAR} value
+    sys.exit(EXIT_DATABASE)
+
+
+@contextmanager
+def database_errors(path: Path) -> Iterator[None]:
+    """A StoreError, or SQLite saying the file is unusable, ends the command with one line and exit 3."""
+    try:
+        yield
+    except StoreError as exc:
+        database_failed(exc)
+    except sqlite3.DatabaseError as exc:
+        if not is_database_fault(exc):
+            raise
+        log.debug("database error", exc_info=True)
+        database_failed(explain(path, exc))
+
+
+@contextmanager
+def open_store(config: Config, *, read_only: bool = False) -> Iterator[Store]:
+    """`with open_store(config) as store:` the configured database, closed at the end.
+
+    Write commands create its directory and migrate it; read_only=True never writes (a
+    read-only file, directory or mount is fine) and notes on stderr when the schema is older
+    than this monitor. Any problem with the file ends the command: one line, exit code 3.
+    """
+    from monitor.store import Store
+
+    path = config.database_path
+    with database_errors(path):
+        store = Store(path, read_only=read_only)
+        try:
+            if store.upgrade_note:
+                click.echo(f"note: {redact(store.upgrade_note)}", err=True)
+            try:
+                yield store
+            except sqlite3.OperationalError as exc:
+                # A read-only command on an older schema: a table or column it reads is not there yet.
+                if store.upgrade_note and "no such" in str(exc):
+                    raise store.too_old() from exc
+                raise
+        finally:
+            store.close()
 
 
 def make_fetcher(config: Config | None) -> Fetcher:
@@ -53,6 +121,9 @@ def interval_text(seconds: float) -> str:
 
 
 def table(header: list[str], rows: list[list[str]], max_width: int = 70) -> str:
+    """Rows as aligned columns. Each cell is redacted (monitor/secrets.py) before it is cut to
+    `max_width`: cut first, a token at the edge would be left half-shown and unrecognised."""
+    rows = [[redact(c) for c in row] for row in rows]
     cells = [header] + [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]

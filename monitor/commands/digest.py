@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from monitor.commands.context import Context
+from monitor.commands.context import Context, open_store
 
 
 @click.command()
@@ -27,7 +27,6 @@ def digest(obj: Context, name: str | None, preview: bool, out: str | None, send_
     """
     from monitor.clock import utc_now
     from monitor.delivery import Dispatcher
-    from monitor.store import Store
 
     config = obj.config()
     if preview == send_now:
@@ -42,8 +41,8 @@ def digest(obj: Context, name: str | None, preview: bool, out: str | None, send_
     if channel and channel not in config.channels:
         raise click.UsageError(f"no channel named {channel!r} (known: {', '.join(config.channels)})")
 
-    store = Store(config.database_path)
-    try:
+    # --preview only reads (a read-only database is fine); --now claims and marks stories.
+    with open_store(config, read_only=preview) as store:
         dispatcher = Dispatcher(config, store)
         if preview:
             view = dispatcher.preview(entry, channel)
@@ -56,6 +55,7 @@ def digest(obj: Context, name: str | None, preview: bool, out: str | None, send_
             else:
                 template = {"html": "digest.html", "htm": "digest.html", "txt": "digest.txt"}.get(kind, "digest.md")
                 text = renderer.render(template, view, view.stories)
+            text = config.redactor(text)  # what the preview shows or writes holds no secret
             if out:
                 with open(out, "w", encoding="utf-8") as handle:
                     handle.write(text)
@@ -64,10 +64,8 @@ def digest(obj: Context, name: str | None, preview: bool, out: str | None, send_
                 click.echo(text)
             return
         reports = asyncio.run(dispatcher.run_digest(entry, utc_now()))
-    finally:
-        store.close()
     if not reports:
         click.echo(f"digest {entry.name!r}: nothing new to send")
     for report in reports:
-        state = "delivered" if report.delivered else f"NOT delivered (will retry): {report.error}"
+        state = "delivered" if report.delivered else f"NOT delivered (will retry): {config.redactor(report.error)}"
         click.echo(f"digest {report.digest!r} → {report.channel}: {report.stories} stories, {state}")

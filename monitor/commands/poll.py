@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import click
 
-from monitor.commands.context import Context, make_fetcher, table
+from monitor.commands.context import Context, make_fetcher, open_store, table
 
 
 @click.command()
@@ -19,8 +19,8 @@ def poll(obj: Context, names: Sequence[str]) -> None:
 
     A failing source is reported in the table; it does not make the command fail.
     """
+    from monitor.offload import Offload
     from monitor.pipeline import build_pipeline
-    from monitor.store import Store
 
     config = obj.config()
     if names:
@@ -33,15 +33,14 @@ def poll(obj: Context, names: Sequence[str]) -> None:
     else:
         selected = [s for s in config.sources if s.enabled]
 
-    async def go():
-        store = Store(config.database_path)
-        try:
+    async def go(store):
+        with Offload(config.settings.document_timeout.total_seconds()) as offload:
             async with make_fetcher(config) as fetcher:
-                return await build_pipeline(config, fetcher=fetcher, store=store).poll_all(selected)
-        finally:
-            store.close()
+                pipeline = build_pipeline(config, fetcher=fetcher, store=store, offload=offload)
+                return await pipeline.poll_all(selected)
 
-    reports = asyncio.run(go())
+    with open_store(config) as store:
+        reports = asyncio.run(go(store))
     rows = [[r.source, r.status, str(r.new_items), str(len(r.matched_ids)), f"{r.seconds:.2f}s",
              r.error or r.warning or ""] for r in reports]
     click.echo(table(["source", "status", "new", "matched", "time", "note"], rows))

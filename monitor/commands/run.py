@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from monitor.commands.context import Context
+from monitor.commands.context import Context, database_errors
 
 
 @click.command()
@@ -15,4 +15,6 @@ def run(obj: Context) -> None:
     """Run the service in the foreground: poll every source on its interval until SIGTERM or Ctrl-C."""
     from monitor.service import run_service
 
-    asyncio.run(run_service(obj.config()))
+    config = obj.config()
+    with database_errors(config.database_path):  # the service opens the store: its StoreError is one line, exit 3
+        asyncio.run(run_service(config))

@@ -6,7 +6,7 @@ from datetime import timezone
 
 import click
 
-from monitor.commands.context import Context, interval_text, table
+from monitor.commands.context import Context, interval_text, open_store, table
 from monitor.commands.sources_add import sources_add
 
 
@@ -20,16 +20,10 @@ def sources() -> None:
 def sources_list(obj: Context) -> None:
     """List sources with their type, interval and health."""
     from monitor.items import SourceHealth
-    from monitor.store import Store
 
     config = obj.config()
-    health: dict[str, SourceHealth] = {}
-    if config.database_path.exists():
-        store = Store(config.database_path)
-        try:
-            health = {h.source: h for h in store.source_health()}
-        finally:
-            store.close()
+    with open_store(config, read_only=True) as store:  # works on a read-only file or mount too
+        health: dict[str, SourceHealth] = {h.source: h for h in store.source_health()}
     rows = []
     for source in config.sources:
         h = health.get(source.name) or SourceHealth(source.name, "new", None, None)

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 
 from monitor.fetch import Fetcher, Response
 from monitor.items import Collected, SourceState
+from monitor.offload import Runner, inline
 from monitor.options import Strict, duration_field
 from monitor.registry import Registry
 from monitor.text import HTTP_URL
@@ -87,8 +88,14 @@ async def fetch_source(source: SourceConfig, fetcher: Fetcher, state: SourceStat
 
 
 class SourceType:
+    """`run` runs the CPU-bound reading of a document (monitor.offload: in a worker process, under a
+    time limit, for the service; at once by default)."""
+
     type_name: ClassVar[str]
     options: ClassVar[type[SourceConfig]] = SourceConfig
+
+    def __init__(self, run: Runner = inline):
+        self.run = run
 
     async def collect(self, source: SourceConfig, fetcher: Fetcher, state: SourceState) -> Collected:
         raise NotImplementedError
@@ -102,5 +109,5 @@ def source_types() -> Registry[type[SourceType]]:
     return SOURCE_TYPES
 
 
-def source_type(name: str) -> SourceType:
-    return SOURCE_TYPES[name]()
+def source_type(name: str, run: Runner = inline) -> SourceType:
+    return SOURCE_TYPES[name](run)

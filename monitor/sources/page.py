@@ -84,28 +84,44 @@ class PageSource(SourceType):
         if fetched.same_as_last_time(state):
             return fetched.unchanged()
         response, validators = fetched.response, fetched.validators
-        tree = parse_html(response.body, response.content_type)
+        page = await self.run(read_page, response.body, response.content_type, response.url, source.links,
+                              source.title, source.date)
         warning = None
         if source.links:
-            links = selected_links(tree, response.url, source.links, source.title, source.date)
+            links = page.links
             if not links:
                 raise SourceError(f"the selector links: {source.links!r} matches no link on {response.url}")
         else:
-            feeds = feed_links(tree, response.url)
+            feeds = page.feeds
             if feeds:
                 try:
                     feed = await fetcher.get(feeds[0], respect_robots=source.respect_robots,
                                              guard=guard_for(source.allow_private))
-                    parsed = parse_feed(feed.body, feed.url, feed.content_type)
+                    parsed = await self.run(parse_feed, feed.body, feed.url, feed.content_type)
                     return Collected(items=parsed.items[:source.max_items], warning=parsed.warning, **validators)
                 except (FetchError, SourceError) as exc:
                     warning = f"the page's feed {feeds[0]} is unusable ({exc}); took article links from the page"
                     log.warning("source %r: %s", source.name, warning)
-            links = article_links(tree, response.url)
+            links = page.links
             if not links:
                 raise SourceError(f"no article links found on {response.url}; set links: to a CSS selector")
         items = [Item(url=link.url, title=link.title, published=link.published) for link in links]
         return Collected(items=items[:source.max_items], warning=warning, **validators)
+
+
+@dataclass(frozen=True)
+class PageRead:
+    links: list[Link]      # by the links: selector, else the same-site heuristic
+    feeds: list[str]       # feeds the page advertises (only looked for without a selector)
+
+
+def read_page(body: bytes, content_type: str, url: str, links: str | None, title: str | None,
+              date: str | None) -> PageRead:
+    """What a page source needs of a listing page, in one pass (run off the event loop)."""
+    tree = parse_html(body, content_type)
+    if links:
+        return PageRead(selected_links(tree, url, links, title, date), [])
+    return PageRead(article_links(tree, url), feed_links(tree, url))
 
 
 def feed_links(tree: LexborHTMLParser, base_url: str) -> list[str]:

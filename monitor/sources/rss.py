@@ -41,7 +41,7 @@ class RssSource(SourceType):
         if fetched.same_as_last_time(state):
             return fetched.unchanged()  # same bytes as last time: skip the parse
         response = fetched.response
-        parsed = parse_feed(response.body, response.url, response.content_type)
+        parsed = await self.run(parse_feed, response.body, response.url, response.content_type)
         return Collected(items=parsed.items, warning=parsed.warning, **fetched.validators)
 
 

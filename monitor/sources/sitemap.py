@@ -65,7 +65,7 @@ class SitemapSource(SourceType):
         if isinstance(fetched, Collected):
             return fetched
         validators = fetched.validators
-        sitemap = parse_sitemap(fetched.body, fetched.response.url)
+        sitemap = await self.run(parse_sitemap, fetched.body, fetched.response.url)
         warning = None
         if sitemap.kind == "urlset":
             if fetched.same_as_last_time(state):
@@ -84,7 +84,7 @@ class SitemapSource(SourceType):
 
         async def read(child: Entry) -> Sitemap:
             response = await fetcher.get(child.url, respect_robots=source.respect_robots, guard=guard)
-            return parse_sitemap(gunzip(response.body, fetcher.max_bytes, response.url), response.url)
+            return await self.run(parse_sitemap, gunzip(response.body, fetcher.max_bytes, response.url), response.url)
 
         results = await asyncio.gather(*(read(child) for child in children), return_exceptions=True)
         entries: list[Entry] = []

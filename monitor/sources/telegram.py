@@ -49,7 +49,7 @@ class TelegramSource(SourceType):
         if fetched.same_as_last_time(state):
             return fetched.unchanged()
         response = fetched.response
-        items = parse_channel(parse_html(response.body, response.content_type), response.url)
+        items = await self.run(read_channel, response.body, response.content_type, response.url)
         return Collected(items=items, **fetched.validators)
 
 
@@ -60,6 +60,11 @@ def preview_url(url: str) -> str:
     if (parts.hostname or "").lower() in _TELEGRAM_HOSTS and match:
         return urlunsplit(("https", "t.me", f"/s/{match.group(1)}", "", ""))
     return url
+
+
+def read_channel(body: bytes, content_type: str, url: str) -> list[Item]:
+    """The posts of a channel preview page (run off the event loop)."""
+    return parse_channel(parse_html(body, content_type), url)
 
 
 def parse_channel(tree: LexborHTMLParser, url: str) -> list[Item]:

@@ -4,6 +4,7 @@
         hook.script = [500, 500]          # the next two POSTs get 500, then 200 again
         ...
         hook.accepted                      # the POSTs it answered 2xx, in order
+        hook.delay = 3                     # every POST takes 3 s (recorded on arrival, answered after)
 
 It can also be created on a port before it listens (`Receiver(port=free_port())`, then `start()`),
 to test a receiver that is down at delivery time and comes up later. Used by tests and by
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -41,6 +43,8 @@ class Receiver:
         self.script: list[int] = []       # statuses for the next POSTs, consumed in order
         self.posts: list[Post] = []
         self.on_post = None               # optional callback(Post) after the answer is sent
+        self.delay = 0.0                  # seconds each POST takes before it is answered (a slow receiver)
+        self.hold = None                  # optional callback(Post) run before answering: may block (a gate)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -60,6 +64,10 @@ class Receiver:
                     status = outer.script.pop(0) if outer.script else outer.default_status
                     post = Post(self.path, {k.lower(): v for k, v in self.headers.items()}, body, status)
                     outer.posts.append(post)
+                if outer.delay:
+                    time.sleep(outer.delay)
+                if outer.hold is not None:
+                    outer.hold(post)
                 reply = b'{"ok": true}' if 200 <= status < 300 else b'{"ok": false}'
                 try:
                     self.send_response(status)

@@ -1,0 +1,57 @@
+"""Documents are read in worker processes under a time limit: a document that takes too long
+fails its own source with the reason, and every other source goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from monitor.offload import DocumentTimeout, Offload
+from monitor.pipeline import Pipeline
+from tests.conftest import FixedClock, fixture_bytes, rss_source
+from tests.support.server import Reply
+
+RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
+
+
+def _big_feed(items: int) -> bytes:
+    body = "".join(f"<item><title>Budget {n}</title><link>https://big.example/{n}</link>"
+                   f"<description>{'council harbour budget ' * 30}</description></item>" for n in range(items))
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Big</title>{body}</channel></rss>'.encode()
+
+
+@pytest.fixture(scope="module")
+def offload():
+    with Offload(limit=1.0, workers=2) as pool:
+        yield pool
+
+
+def test_a_step_past_the_limit_is_abandoned_and_the_pool_goes_on(offload):
+    async def go():
+        # Standard-library steps: the workers need import nothing for them.
+        slow = asyncio.ensure_future(offload(time.sleep, 30))  # would hold a worker for 30 s
+        quick = await offload(abs, -3)
+        with pytest.raises(DocumentTimeout, match="longer than 1 s"):
+            await asyncio.wait_for(slow, 20)  # hang guard
+        return quick, await offload(abs, -4)
+
+    assert asyncio.run(go()) == (3, 4)
+
+
+def test_a_document_that_takes_too_long_fails_only_its_source(server, store, make_fetcher):
+    slow_source = rss_source("Huge", server.route("/huge", Reply(body=_big_feed(40_000), headers=RSS)))
+    healthy = rss_source("Healthy", server.route("/feed", Reply(body=fixture_bytes("feeds/en-rss2.xml"),
+                                                                headers=RSS)))
+
+    async def go():
+        with Offload(limit=0.2, workers=2) as tight:  # parsing 40,000 items takes seconds
+            async with make_fetcher(max_body_mb=50) as fetcher:
+                pipeline = Pipeline(fetcher=fetcher, store=store, now=FixedClock(), offload=tight)
+                return await asyncio.wait_for(pipeline.poll_all([slow_source, healthy]), 60)
+
+    huge, fine = asyncio.run(go())
+    assert huge.status == "failing" and "longer than 0.2 s" in huge.error
+    assert fine.status == "ok" and fine.new_items == 3
+    assert "longer than 0.2 s" in store.source_state("Huge").last_error
