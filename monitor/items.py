@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from monitor.urls import canonical_url, same_site
+from monitor.urls import canonical_url, names_an_article
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Item:
     def key(self, source_name: str) -> str:
         """What makes two items the same: the page's own canonical URL (same site only), else the
         normalized link, else the feed's guid, else the text."""
-        base = canonical_url(self.canonical) if self.canonical and same_site(self.canonical, self.url) \
+        base = canonical_url(self.canonical) if self.canonical and names_an_article(self.canonical, self.url) \
             else self.url_key(source_name)
         return f"{base}#revision-{self.revision}" if self.revision else base
 

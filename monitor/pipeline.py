@@ -10,6 +10,7 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -140,8 +141,18 @@ def _edited(items: list[Item], fresh: Keyed, source_name: str, store: Store) -> 
 async def _with_articles(fresh: Keyed, source: SourceConfig, fetcher: Fetcher, run: Runner) -> Keyed:
     """The full-article stage: the source's fetch_article policy, applied."""
     completed = await complete_items(list(fresh.values()), source, fetcher, run)
-    return {key if after is before else after.key(source.name): after
-            for (key, before), after in zip(fresh.items(), completed)}
+    keys = [key if after is before else after.key(source.name)
+            for (key, before), after in zip(fresh.items(), completed)]
+    # A canonical URL that several articles of one poll name is the site's, not an article's:
+    # each of those keeps the key of its own link.
+    shared = {key for key, count in Counter(keys).items() if count > 1}
+    keyed: Keyed = {}
+    for (key, before), after, new_key in zip(fresh.items(), completed, keys):
+        if new_key in shared and after is not before:
+            after = replace(after, canonical="")
+            new_key = after.key(source.name)
+        keyed[new_key] = after
+    return keyed
 
 
 def _match(fresh: Keyed, matcher: Matcher) -> tuple[Keyed, dict[str, list[Match]]]:

@@ -87,8 +87,14 @@ def _normal_path(path: str) -> str:
     return path
 
 
-def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+def names_an_article(canonical: str, url: str) -> bool:
+    """A page's rel=canonical that can stand for the article at `url`: on the same site, and
+    neither the site's root nor a section the article sits in (/news/ for /news/2026/x)."""
+    if not same_site(canonical, url):
+        return False
+    path = urlsplit(canonical_url(canonical)).path.rstrip("/")
+    own = urlsplit(canonical_url(url)).path.rstrip("/")
+    return bool(path) and (path == own or not own.startswith(path + "/"))
 
 
 def same_site(a: str, b: str) -> bool:
