@@ -287,3 +287,13 @@ def test_markdown_hits_keeps_hit_marks_only():
     assert markdown_hits("- **hit** at the start\nnext") == "\\- **hit** at the start next"
     assert markdown_hits("an unpaired ** mark") == "an unpaired \\*\\* mark"
     assert markdown_hits("**@here**") == f"**@{ZWJ}here**"
+
+
+def test_asterisks_in_feed_text_never_become_hit_marks():
+    from monitor.topics import build_matcher
+
+    result = build_matcher().classify(
+        "Russia deported **12** Ukrainian children", "Russia deported 12 Ukrainian children from **occupied** Kherson.")
+    assert result.match
+    marked = result.snippet.replace("**", "")
+    assert "*" not in marked and "∗∗12∗∗" in result.snippet

@@ -200,10 +200,15 @@ def _mark(s: str, start: int, end: int, hits: list[tuple[int, int]]) -> str:
         prefix = suffix = ""
     parts, cur = [], start
     for a, b in hits:
-        parts += [s[cur:a], MARK, s[a:b], MARK]
+        parts += [_unmarked(s[cur:a]), MARK, _unmarked(s[a:b]), MARK]
         cur = b
-    parts.append(s[cur:end])
+    parts.append(_unmarked(s[cur:end]))
     return prefix + squash_spaces("".join(parts)) + suffix
+
+
+def _unmarked(text: str) -> str:
+    """Feed text with its own asterisks shown as look-alikes: only our marks are ** in a snippet."""
+    return text.replace("*", "∗")
 
 
 def snippet(art: Article, hits: set[int]) -> str:
