@@ -169,7 +169,7 @@ class Config:
     alerts: list[AlertConfig] = field(default_factory=list)
     # Environment variables that ${VAR} expanded, name → value as the environment holds it: the
     # redactor hides each value wherever text leaves the process (logs, the database, digests, tables).
-    secrets: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)  # never in a printed Config
 
     @cached_property
     def redactor(self) -> Redactor:

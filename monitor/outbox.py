@@ -19,6 +19,7 @@ from datetime import datetime
 import sqlite_utils
 
 from monitor.clock import from_iso, utc_iso
+from monitor.secrets import redact
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ class OutboxQueries:
                 """UPDATE batches SET status = 'pending', owner = NULL, lease_until = NULL,
                        attempts = attempts + 1, last_error = ?, next_attempt_at = ?
                    WHERE id = ? AND owner = ? AND status = 'sending'""",
-                [error, utc_iso(retry_at), batch_id, owner])
+                [redact(error), utc_iso(retry_at), batch_id, owner])
             return cursor.rowcount == 1
 
     def release_batch(self, batch_id: str, owner: str) -> bool:

@@ -16,6 +16,7 @@ from monitor.config import Config, DigestConfig, cron_trigger
 from monitor.delivery import Dispatcher
 from monitor.fetch import Fetcher
 from monitor.offload import Offload
+from monitor.secrets import install as install_redactor
 from monitor.pipeline import Pipeline, build_pipeline
 from monitor.sources import SourceConfig
 from monitor.store import Store
@@ -185,6 +186,7 @@ class Service:
 
 
 async def run_service(config: Config, now: Clock = utc_now) -> None:
+    install_redactor(config.redactor)  # whoever starts the service, no secret reaches a log line
     store = Store(config.database_path)
     try:
         with Offload(config.settings.document_timeout.total_seconds()) as offload:

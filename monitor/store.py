@@ -120,6 +120,7 @@ class Store(OutboxQueries):
             self.db.execute("PRAGMA query_only=ON")
             self.db.execute("PRAGMA user_version").fetchone()  # opens the file now: its errors are raised here
             return
+        self._known_schema()  # before anything is written, WAL mode included
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         # Checkpoint the WAL every ~16 MB rather than every 4 MB: a cold poll of many feeds commits
@@ -139,7 +140,8 @@ class Store(OutboxQueries):
             # mode=ro still needs to create the -shm (and -wal) file beside a WAL database; where
             # the directory takes no files the database is read as immutable, which is right only
             # while no changes wait in a -wal file.
-            if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN" or read_only_reason(self.path.parent) is None:
+            name = getattr(exc, "sqlite_errorname", "")
+            if not name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) or read_only_reason(self.path.parent) is None:
                 raise
             if unreadable_wal(self.path):
                 raise StoreError(self.path, f"has changes not yet written into it (in {self.path}-wal), and "
@@ -165,6 +167,17 @@ class Store(OutboxQueries):
                    (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%')""").fetchone()
         return row[0], row[1]
 
+    def _known_schema(self) -> int:
+        """The schema version; StoreError for one newer than this monitor, or a SQLite file that is not monitor's."""
+        version, tables = self._version_and_tables()
+        if version > len(MIGRATIONS):
+            raise StoreError(self.path, f"has schema version {version}, newer than this monitor knows "
+                                        f"({len(MIGRATIONS)})", "upgrade monitor, or set settings.database to another file")
+        if version == 0 and tables:
+            raise StoreError(self.path, "is a SQLite database, but not monitor's (it has tables and no schema version)",
+                             "set settings.database to another file")
+        return version
+
     def close(self) -> None:
         if self.db is not None:
             self.db.conn.close()
@@ -178,13 +191,7 @@ class Store(OutboxQueries):
         """Apply the migrations the database lacks (one transaction each). A schema newer than
         this monitor, or a SQLite file that is not monitor's, raises StoreError; a read-only store
         is left as it is, with `upgrade_note` saying the next write command upgrades it."""
-        (version, tables), latest = self._version_and_tables(), len(MIGRATIONS)
-        if version > latest:
-            raise StoreError(self.path, f"has schema version {version}, newer than this monitor knows ({latest})",
-                             "upgrade monitor, or set settings.database to another file")
-        if version == 0 and tables:
-            raise StoreError(self.path, "is a SQLite database, but not monitor's (it has tables and no schema version)",
-                             "set settings.database to another file")
+        version, latest = self._known_schema(), len(MIGRATIONS)
         if self.read_only:
             if version < latest:
                 self.upgrade_note = (f"database {self.path} has schema version {version}, older than this monitor's "

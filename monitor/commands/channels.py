@@ -8,6 +8,7 @@ import sys
 import click
 
 from monitor.commands.context import Context, table
+from monitor.secrets import redact
 
 
 @click.group()
@@ -51,6 +52,6 @@ def channels_test(obj: Context, name: str) -> None:
     try:
         asyncio.run(channel.send(message))
     except DeliveryError as exc:
-        click.echo(f"channel {name!r} failed: {exc}", err=True)
+        click.echo(redact(f"channel {name!r} failed: {exc}"), err=True)
         sys.exit(1)
     click.echo(f"channel {name!r}: test message accepted")

@@ -6,6 +6,7 @@ import click
 
 from monitor.commands.context import Context, database_failed
 from monitor.dbfile import StoreError
+from monitor.secrets import redact
 
 
 @click.command()
@@ -27,6 +28,6 @@ def check(obj: Context) -> None:
     try:
         state = Store.inspect(config.database_path)
     except StoreError as exc:
-        click.echo(summary)
+        click.echo(redact(summary))
         database_failed(exc)
-    click.echo(summary + (f" ({state})" if state else ""))
+    click.echo(redact(summary + (f" ({state})" if state else "")))
