@@ -1,6 +1,6 @@
 """Main-text extraction quality and speed on the article-extraction-benchmark corpus.
 
-    python bench/extraction.py [CORPUS_DIR] [--worst N]
+    .venv/bin/python -m bench.extraction [CORPUS_DIR] [--worst N]
 
 CORPUS_DIR defaults to ../shared/corpora/article-extraction-benchmark relative to the repository
 root: `html/<id>.html.gz` pages and `ground-truth.json` ({id: {"articleBody", "url"}}).
@@ -31,10 +31,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.support.cli import CORPORA
 
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "article-extraction-benchmark"
+DEFAULT_CORPUS = CORPORA / "article-extraction-benchmark"
 SHINGLE = 4
 _TOKEN = re.compile(r"\w+")
 

@@ -1,8 +1,9 @@
 """Relevance and throughput of the topic matcher on the labelled dev set.
 
-    python bench/relevance.py [CASES.jsonl] [--morphology pymorphy|snowball|both] [--articles N]
+    .venv/bin/python -m bench.relevance [CASES.jsonl] [--morphology pymorphy|snowball|both] [--articles N]
 
 CASES defaults to ../shared/corpora/relevance-dev/cases.jsonl relative to the repository root.
+The matcher is called in-process (monitor.topics): these are the matcher's own figures.
 Prints precision / recall / F1 overall and per language, the misclassified ids with their
 snippets, a morphology probe (a lemma-only query, where the two back-ends differ), and
 throughput on ~5 KB texts beside a floor: one compiled regular expression scanned over the
@@ -19,13 +20,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.support.cli import CORPORA
+from monitor.topics import Matcher, compile_topic, default_topics
+from monitor.topics.morphology import BACKENDS
 
-from monitor.topics import Matcher, compile_topic, default_topics  # noqa: E402
-from monitor.topics.morphology import BACKENDS  # noqa: E402
-
-DEFAULT_CASES = ROOT.parent / "shared" / "corpora" / "relevance-dev" / "cases.jsonl"
+DEFAULT_CASES = CORPORA / "relevance-dev" / "cases.jsonl"
 TEXT_BYTES = 5_000
 
 # Lemmas only, no wildcards: matching inflected forms is then entirely morphology's job.
