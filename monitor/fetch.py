@@ -15,16 +15,18 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
 
-import httpx
-from protego import Protego
 from pydantic import Field, field_validator
 
 from monitor import __version__
 from monitor.options import Strict, duration_field
-from monitor.pinning import PinnedTransport, pinned
+
+if TYPE_CHECKING:  # loaded by the first Fetcher: commands that fetch nothing start without them
+    import httpx
+    from protego import Protego
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,8 @@ class Fetcher:
     def __init__(self, settings: FetchSettings | None = None, user_agent: str = DEFAULT_USER_AGENT, *,
                  client: httpx.AsyncClient | None = None, sleep: Sleep = asyncio.sleep,
                  rng: Callable[[], float] = random.random):
+        import httpx
+
         self.settings = settings or FetchSettings()
         self.user_agent = user_agent
         self.max_bytes = int(self.settings.max_body_mb * 1024 * 1024)
@@ -182,6 +186,7 @@ class Fetcher:
     async def _get_once(self, url: str, etag: str | None, last_modified: str | None, max_bytes: int,
                         guard: Guard | None = None, approved: Sequence[str] | None = None) -> Response:
         """One attempt, redirects followed. `approved`: what the guard returned for `url`."""
+        import httpx
         headers = {"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate",
                    "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
                              "text/xml;q=0.9, text/html;q=0.8, */*;q=0.5"}
@@ -270,12 +275,18 @@ class Fetcher:
         if approved is None:  # no guard, or one with no opinion; an empty list connects nowhere
             request = self._client.build_request("GET", url, headers=headers)
             return await self._client.send(request, stream=True)
+        from monitor.pinning import pinned
+
         client = self._pinned_client()
         request = client.build_request("GET", url, headers=headers)
         with pinned(approved):  # read by the connection, which httpcore opens in this task
             return await client.send(request, stream=True)
 
     def _pinned_client(self) -> httpx.AsyncClient:
+        import httpx
+
+        from monitor.pinning import PinnedTransport
+
         if self._pinned is None:
             limits = httpx.Limits(max_connections=self.settings.concurrency,
                                   max_keepalive_connections=self.settings.concurrency)
@@ -315,6 +326,8 @@ class Fetcher:
             log.debug("robots.txt of %s unavailable (%s): allowing", origin, exc.reason)
             return None
         try:
+            from protego import Protego
+
             return Protego.parse(response.body.decode("utf-8", errors="replace"))
         except Exception:  # a garbled robots.txt must not stop a source
             return None

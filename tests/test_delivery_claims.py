@@ -396,7 +396,7 @@ def test_a_database_from_before_claims_is_migrated_and_its_pending_batch_sent(tm
     config = digest_config(tmp_path, "http://127.0.0.1:9/unused")
     store = Store(path)
     try:
-        assert store.schema_version == len(MIGRATIONS) == 6
+        assert store.schema_version == len(MIGRATIONS) >= 6
         [batch] = store.pending_batches()
         assert (batch.id, batch.status, batch.owner, batch.lease_until) == ("old", "pending", None, None)
         recording = Recording(max_chars=None)

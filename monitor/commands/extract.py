@@ -7,14 +7,16 @@ import gzip
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from monitor.commands.context import Context, make_fetcher, optional_config
 from monitor.config import Config
-from monitor.extract import Extracted
-from monitor.extract import extract as extract_page
 from monitor.fetch import FetchError
+
+if TYPE_CHECKING:
+    from monitor.extract import Extracted
 
 
 @click.command("extract")
@@ -53,6 +55,8 @@ def extract(obj: Context, inputs: tuple[str, ...], as_json: bool) -> None:
 
 async def _extract_all(inputs: tuple[str, ...], config: Config | None) -> list[Extracted | str]:
     """One Extracted per input, or the reason it failed."""
+    from monitor.extract import extract as extract_page  # trafilatura: loaded when a page is read
+
     async with make_fetcher(config) as fetcher:
         async def one(source: str) -> Extracted | str:
             try:

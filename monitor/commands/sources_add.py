@@ -19,13 +19,10 @@ import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import click
-import feedparser
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from monitor.commands.context import Context, make_fetcher, optional_config
 from monitor.config import Config, ConfigError, parse_config
@@ -40,6 +37,10 @@ from monitor.sources.telegram import parse_channel, preview_url
 from monitor.text import HTTP_URL, node_text, parse_html
 from monitor.urls import canonical_url
 
+if TYPE_CHECKING:  # ruamel.yaml and feedparser load when a URL is looked at, not at every start
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
 _KNOWN_LANGS = ("en", "uk", "ru")
 _FEEDS_TRIED = 3
 
@@ -53,6 +54,8 @@ class Proposal:
     note: str = ""
 
     def entry(self) -> CommentedMap:
+        from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
         entry = CommentedMap(name=self.name, type=self.type, url=self.url)
         for key, value in self.options.items():
             if isinstance(value, list):
@@ -315,6 +318,8 @@ def _as_feed(body: bytes, url: str, content_type: str) -> tuple[str, str, int] |
         parsed = parse_feed(body, url, content_type)
     except SourceError:
         return None
+    import feedparser
+
     meta = feedparser.parse(body).feed
     return " ".join((meta.get("title") or "").split()), meta.get("language") or "", len(parsed.items)
 
@@ -322,6 +327,8 @@ def _as_feed(body: bytes, url: str, content_type: str) -> tuple[str, str, int] |
 def render(proposal: Proposal) -> str:
     """The entry as it would appear under `sources:`."""
     out = io.StringIO()
+    from ruamel.yaml.comments import CommentedSeq
+
     _yaml(2).dump(CommentedSeq([proposal.entry()]), out)
     return out.getvalue()
 
@@ -380,6 +387,8 @@ def _append_block(text: str, data: CommentedMap, proposal: Proposal) -> str:
     dash = re.fullmatch(r"( *)- +", lines[line][:column])
     offset, sequence = (len(dash.group(1)), column) if dash else (2, 4)
     out = io.StringIO()
+    from ruamel.yaml.comments import CommentedSeq
+
     _yaml(offset, sequence).dump(CommentedSeq([proposal.entry()]), out)
     entry = out.getvalue()
     if _blank_line_between(lines, sources):
@@ -419,6 +428,8 @@ def _plain(value: Any) -> Any:
 
 
 def _yaml(offset: int, sequence: int | None = None) -> YAML:
+    from ruamel.yaml import YAML
+
     yaml = YAML()  # round trip: comments, key order and quoting survive
     yaml.indent(mapping=2, sequence=offset + 2 if sequence is None else sequence, offset=offset)
     yaml.width = 4096  # never re-wrap a long comment or URL

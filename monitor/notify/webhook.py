@@ -6,8 +6,8 @@ import hashlib
 import hmac
 import json
 
-import httpx
 
+from monitor import __version__
 from monitor.notify.base import Channel, ChannelConfig, DeliveryError, Message, register
 
 SIGNATURE_HEADER = "X-Monitor-Signature"
@@ -28,11 +28,13 @@ class WebhookChannel(Channel):
     async def send(self, message: Message) -> None:
         body = json.dumps({**message.payload, "part": message.part, "parts": message.parts,
                            "delivery_id": message.delivery_id}, ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "monitor/0.1",
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": f"monitor/{__version__}",
                    DELIVERY_HEADER: f"{message.delivery_id}-{message.part}", **self.config.headers}
         if self.config.secret:
             digest = hmac.new(self.config.secret.encode(), body, hashlib.sha256).hexdigest()
             headers[SIGNATURE_HEADER] = f"sha256={digest}"
+        import httpx  # loaded by the first delivery, not by every command
+
         try:
             async with httpx.AsyncClient(timeout=self.config.timeout, trust_env=False) as client:
                 response = await client.post(self.config.url, content=body, headers=headers)

@@ -14,7 +14,6 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from lxml import etree
 from pydantic import Field
 
 
@@ -130,6 +129,8 @@ def parse_sitemap(body: bytes, url: str) -> Sitemap:
     if not body.strip():
         raise SourceError(f"empty response from {url}")
     # No entities, no network, recover from a cut-off file: a sitemap is untrusted input.
+    from lxml import etree  # on first use: `monitor check` and `--help` need not load it
+
     parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=True, huge_tree=False)
     try:
         root = etree.fromstring(body, parser)
@@ -150,7 +151,7 @@ def parse_sitemap(body: bytes, url: str) -> Sitemap:
     return Sitemap(kind, entries)
 
 
-def _entry(node: etree._Element) -> Entry | None:
+def _entry(node) -> Entry | None:
     # Direct children (loc, lastmod) and what is inside <news:news>; <image:image> and <video:video>
     # have a loc and a title of their own, which are not the article's.
     fields: dict[str, str] = {}
@@ -170,5 +171,7 @@ def _entry(node: etree._Element) -> Entry | None:
                  title=" ".join(fields.get("title", "").split()), lang=fields.get("language", "").lower()[:2])
 
 
-def _local(node: etree._Element) -> str:
+def _local(node) -> str:
+    from lxml import etree
+
     return etree.QName(node).localname.lower()

@@ -7,6 +7,7 @@ Snippet format: plain text (never HTML), the sentence(s) holding the hits, each 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,6 +35,7 @@ class Topic:
     languages: tuple[str, ...] | None = None  # None: every language
     exclude: Node | None = None
     terms: tuple[Term | Phrase, ...] = ()  # leaves of `node`, for reporting matched terms
+    source: str = ""  # the topic file as written, comments included (explanations name clauses)
 
 
 @dataclass
@@ -80,7 +82,13 @@ def strip_comments(source: str) -> str:
 
 
 def load_topic_file(name: str, source: str, *, morphology: Backend = DEFAULT_BACKEND) -> Topic:
-    return compile_topic(name, strip_comments(source), morphology=morphology)
+    topic = compile_topic(name, strip_comments(source), morphology=morphology)
+    return dataclasses.replace(topic, source=source)
+
+
+def default_topic_names() -> list[str]:
+    """The names of the shipped topics, known without compiling them (a config check needs no more)."""
+    return [f.removesuffix(".topic") for f in DEFAULT_TOPIC_FILES]
 
 
 def default_topics(*, morphology: Backend = DEFAULT_BACKEND) -> list[Topic]:
@@ -110,9 +118,10 @@ def prepare(title: str, text: str, stem_cache: dict[tuple[str, str], str]) -> Ar
     title = squash_spaces(clean_display(title or ""))
     text = clean_display(text or "")
     title_tokens = TOKEN_RE.findall(title)
+    lang = detect_language(title, text)
     doc = Doc(normalize_tokens(title_tokens + TOKEN_RE.findall(text)), len(title_tokens),
-              stem_cache)
-    return Article(title, text, detect_language(title, text), doc)
+              stem_cache, lang)
+    return Article(title, text, lang, doc)
 
 
 @dataclass
