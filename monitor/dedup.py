@@ -17,17 +17,17 @@ a context, so copies with other boilerplate are not affected.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 NUM_PERM = 128
 SCHEME = "affine32"  # datasketch 2's default, named so stored signatures stay comparable
@@ -73,7 +73,7 @@ def signature(text: str) -> Signature | None:
     grams = shingles(text)
     if len(grams) < MIN_SHINGLES:
         return None
-    minhash = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME)
+    minhash = _new_minhash()
     minhash.update_batch(list(grams))
     return Signature(minhash.hashvalues.copy(), _pack_facts(*facts_in_context(text)))
 
@@ -203,7 +203,23 @@ def facts_conflict(a: bytes, b: bytes) -> bool:
     return False
 
 
-def _minhash(values: np.ndarray) -> LeanMinHash:
+@functools.lru_cache(maxsize=1)
+def _permutations():
+    from datasketch import MinHash  # on first use: it loads scipy (~1 s), which a poll of known items never needs
+
+    return MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME).permutations
+
+
+def _new_minhash():
+    """An empty MinHash with the permutations made once (making them costs 2 ms an article)."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME, permutations=_permutations())
+
+
+def _minhash(values: np.ndarray):
+    from datasketch import LeanMinHash
+
     # Lean: no permutation tables, just the values the LSH index needs.
     return LeanMinHash(seed=1, hashvalues=values, scheme=SCHEME)
 
@@ -218,10 +234,14 @@ class Entry:
 class StoryIndex:
     """Recent articles by text: finds the story a new article belongs to, if any."""
 
-    def __init__(self, threshold: float = THRESHOLD, window: timedelta = DEFAULT_WINDOW):
+    def __init__(self, threshold: float = THRESHOLD, window: timedelta = DEFAULT_WINDOW,
+                 history: Callable[[], Iterable[dict]] | None = None):
+        """`history` gives the stored rows to start from (load_index); read on first use only, so
+        a poll that stores nothing new never reads them."""
         self.threshold = threshold
         self.window = window
-        self._lsh = MinHashLSH(num_perm=NUM_PERM, params=LSH_BANDS)
+        self._history = history
+        self._lsh_index = None
         self._signatures: dict[int, np.ndarray] = {}
         self._facts: dict[int, bytes] = {}
         self._members: dict[int, list[int]] = {}   # story id → its items in the window
@@ -231,10 +251,26 @@ class StoryIndex:
         self._uncommitted: list[int] | None = None
 
     def __len__(self) -> int:
+        self._load()
         return len(self._entries)
+
+    @property
+    def _lsh(self):
+        if self._lsh_index is None:
+            from datasketch import MinHashLSH
+
+            self._lsh_index = MinHashLSH(num_perm=NUM_PERM, params=LSH_BANDS)
+        return self._lsh_index
+
+    def _load(self) -> None:
+        history, self._history = self._history, None
+        for row in history() if history is not None else ():
+            self.add(row["id"], row["story_id"] or row["id"], signature_from_bytes(row["signature"]),
+                     row["content_hash"], datetime.fromisoformat(row["first_seen"]))
 
     def find(self, sig: Signature | None, content_hash: str, now: datetime) -> int | None:
         """The story id of an exact or near copy seen within the window, or None."""
+        self._load()
         self._expire(now)
         exact = self._by_hash.get(content_hash)
         if exact is not None:
@@ -277,6 +313,7 @@ class StoryIndex:
             self._uncommitted = None
 
     def add(self, item_id: int, story_id: int, sig: Signature | None, content_hash: str, seen: datetime) -> None:
+        self._load()
         if item_id in self._entries:
             raise ValueError(f"item {item_id} is already in the story index")
         if self._uncommitted is not None:
@@ -328,12 +365,8 @@ class StoryIndex:
 
 
 def load_index(store, now: datetime, window: timedelta = DEFAULT_WINDOW) -> StoryIndex:
-    """Rebuild the index from the signatures SQLite keeps for the window's items."""
-    index = StoryIndex(window=window)
-    for row in store.recent_signatures(now - window):
-        index.add(row["id"], row["story_id"] or row["id"], signature_from_bytes(row["signature"]),
-                  row["content_hash"], datetime.fromisoformat(row["first_seen"]))
-    return index
+    """The index of the window's grouped items, from the signatures SQLite keeps (read on first use)."""
+    return StoryIndex(window=window, history=lambda: store.recent_signatures(now - window))
 
 
 def story_assigner(index: StoryIndex, now: datetime):
@@ -342,7 +375,7 @@ def story_assigner(index: StoryIndex, now: datetime):
         sig = signature(dedup_text(item.title, item.summary, item.content))
         story = index.find(sig, item.content_hash, now)
         index.add(item_id, story or item_id, sig, item.content_hash, now)
-        return story, signature_bytes(sig)
+        return story, signature_bytes(sig) or b""  # b"": grouped, on its exact text alone
     return story_for
 
 
@@ -353,7 +386,7 @@ def signature_bytes(sig: Signature | None) -> bytes | None:
 
 def signature_from_bytes(blob: bytes | None) -> Signature | None:
     """Reads signature_bytes' format; a blob of the MinHash alone (written before facts) has none."""
-    if blob is None:
+    if not blob:
         return None
     size = NUM_PERM * 8
     return Signature(np.frombuffer(blob[:size], dtype="<u8").astype(np.uint64), bytes(blob[size:]))

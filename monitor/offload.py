@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # Imported once by the fork server, so that workers need not import them per document.
-PRELOAD = ["monitor.sources", "monitor.extract"]
+PRELOAD = ["monitor.sources", "monitor.extract", "monitor.topics"]
 # `await run(fn, *args)`: how a stage runs its CPU-bound step (fn and args must pickle).
 Runner = Callable[..., Awaitable[Any]]
 
@@ -47,13 +47,23 @@ class Offload:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(PRELOAD)
         self._slots: asyncio.Semaphore | None = None
-        self._pool = self._new_pool()
+        self._starting: asyncio.Lock | None = None
+        self._pool: ProcessPoolExecutor | None = None  # started by the first document: a poll of
+        # unchanged feeds never starts it
 
     def _new_pool(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(self.workers, mp_context=self._context)
         for ready in [pool.submit(os.getpid) for _ in range(self.workers)]:
             ready.result()  # the workers are up before the first document is timed
         return pool
+
+    async def _started(self) -> ProcessPoolExecutor:
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._pool is None:  # off the event loop: starting workers takes a moment
+                self._pool = await asyncio.to_thread(self._new_pool)
+            return self._pool
 
     async def __call__(self, fn: Callable[..., T], *args: Any) -> T:
         if self._slots is None:
@@ -63,7 +73,7 @@ class Offload:
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         for attempt in (1, 2):
-            pool = self._pool
+            pool = await self._started()
             future = asyncio.get_running_loop().run_in_executor(pool, fn, *args)
             try:
                 return await asyncio.wait_for(future, self.limit)
@@ -81,13 +91,14 @@ class Offload:
     def _replace(self, pool: ProcessPoolExecutor) -> None:
         if pool is not self._pool:
             return  # already replaced by another caller
-        self._pool = self._new_pool()
+        self._pool = None  # the next document starts a new pool
         for process in list(getattr(pool, "_processes", {}).values()):
             process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> Offload:
         return self

@@ -7,6 +7,7 @@ from monitor.lang import detect_language
 
 from .match import (
     Classification,
+    LazyMatcher,
     Matcher,
     Topic,
     TopicOptions,
@@ -22,6 +23,7 @@ from .query import TopicSyntaxError
 
 __all__ = [
     "Classification",
+    "LazyMatcher",
     "Matcher",
     "Topic",
     "TopicOptions",

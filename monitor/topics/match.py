@@ -297,3 +297,53 @@ def build_matcher(overrides: Mapping[str, TopicOptions] | None = None) -> Matche
     for name, options in (overrides or {}).items():
         topics[name] = compile_topic(name, options.query, languages=options.languages, exclude=options.exclude)
     return Matcher(list(topics.values()))
+
+
+# A topics configuration as plain data, (name, query, languages, exclude) per override: what a
+# worker process is sent to build the same matcher (monitor/offload.py).
+TopicsSpec = tuple[tuple[str, str, tuple[str, ...] | None, str | None], ...]
+_BUILT: dict[TopicsSpec, Matcher] = {}   # per process: a worker compiles each configuration once
+
+
+def topics_spec(overrides: Mapping[str, TopicOptions] | None) -> TopicsSpec:
+    return tuple((name, o.query, tuple(o.languages) if o.languages else None, o.exclude)
+                 for name, o in sorted((overrides or {}).items()))
+
+
+def matcher_for(spec: TopicsSpec) -> Matcher:
+    if spec not in _BUILT:
+        _BUILT[spec] = build_matcher({name: _Options(query, list(langs) if langs else None, exclude)
+                                      for name, query, langs, exclude in spec})
+    return _BUILT[spec]
+
+
+def classify_batch(spec: TopicsSpec, texts: list[tuple[str, str]]) -> list[Classification]:
+    """classify() of each (title, text), in a worker process."""
+    matcher = matcher_for(spec)
+    return [matcher.classify(title, text) for title, text in texts]
+
+
+@dataclass(frozen=True)
+class _Options:
+    query: str
+    languages: list[str] | None
+    exclude: str | None
+
+
+class LazyMatcher:
+    """build_matcher(overrides), compiled on first use: compiling the shipped topic takes about a
+    second (inflected forms), which a poll that brings nothing new never needs. classify_all()
+    may run in a worker process (`run`, monitor/offload.py), where the topics compile once."""
+
+    def __init__(self, overrides: Mapping[str, TopicOptions] | None = None):
+        self.spec = topics_spec(overrides)
+
+    @property
+    def matcher(self) -> Matcher:
+        return matcher_for(self.spec)
+
+    def classify(self, title: str, text: str) -> Classification:
+        return self.matcher.classify(title, text)
+
+    async def classify_all(self, texts: list[tuple[str, str]], run) -> list[Classification]:
+        return await run(classify_batch, self.spec, texts)
