@@ -17,7 +17,8 @@ from monitor.logs import setup_logging
               help="Configuration file.  [default: ./sources.yaml]")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Log lines on stderr: for people (text) or for machines (json).")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debugging).")
+@click.option("-v", "--verbose", count=True,
+              help="-v: more detail in a command's output; -vv: monitor's debug log lines; -vvv: the libraries' too.")
 @click.version_option(package_name="monitor")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, log_format: str, verbose: int) -> None:
@@ -26,6 +27,7 @@ def cli(ctx: click.Context, config_path: str | None, log_format: str, verbose: i
 
     \b
     Start here:
+      monitor init            write a commented starter sources.yaml (then edit it)
       monitor check           validate sources.yaml
       monitor poll            poll every source once and show what came in
       monitor run             run the service (polls on schedule until stopped)

@@ -1,9 +1,13 @@
 """sources.yaml → typed configuration.
 
-Every problem is reported as one ConfigError naming the file, the line and the key, so the CLI can
-print a single readable line and exit 2. Line numbers come from PyYAML's node marks: the YAML is
-composed into nodes first, converted to plain data while remembering where each value stood, and
-only then validated by pydantic; a validation error's location is mapped back to a line.
+Every problem of the file is reported at once (a ConfigErrors, up to MAX_ERRORS shown), each naming
+the file, the line and the key, so the CLI prints one readable line per mistake and exits 2; one
+problem alone is a plain ConfigError. A ${VAR} that is not set blocks only the source or channel
+that holds it (strict=False, what the commands use; `monitor check` is strict).
+
+Line numbers come from PyYAML's node marks: the YAML is composed into nodes first, converted to
+plain data while remembering where each value stood, and only then validated by pydantic; a
+validation error's location is mapped back to a line.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from monitor.fetch import DEFAULT_USER_AGENT, FetchSettings
+from monitor.evidence.options import EvidenceSettings
+from monitor.fetch import DEFAULT_USER_AGENT, Fetcher, FetchSettings
 from monitor.notify import channel_types
 from monitor.options import Strict, duration_field
 from monitor.secrets import Redactor
 from monitor.sources import SourceConfig, source_types
-from monitor.topics import TopicSyntaxError, compile_topic, default_topics
+from monitor.topics import TopicSyntaxError, compile_topic, default_topic_names
+from monitor.web.options import WebSettings
 
 DEFAULT_CONFIG_NAME = "sources.yaml"
 
@@ -50,6 +56,32 @@ class ConfigError(Exception):
         key = f" {self.key}:" if self.key else ""
         return f"{where}:{key} {self.message}"
 
+    def lines(self) -> list[str]:
+        """The problem as lines to print, one per error."""
+        return [str(self)]
+
+
+MAX_ERRORS = 20  # shown at once; a file with more says how many more
+
+
+class ConfigErrors(ConfigError):
+    """Every problem found in the file, in the order of the file. Its own path, line, key and
+    message are the first one's, so code that reads a single ConfigError still can."""
+
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.path, first.message, first.line, first.key)
+
+    def lines(self) -> list[str]:
+        shown = [str(error) for error in self.errors[:MAX_ERRORS]]
+        if len(self.errors) > MAX_ERRORS:
+            shown.append(f"{self.path}: … and {len(self.errors) - MAX_ERRORS} more errors not shown; fix these first")
+        return shown
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
 
 # --- models ------------------------------------------------------------------------------------
 
@@ -59,11 +91,21 @@ class Settings(Strict):
     user_agent: str = DEFAULT_USER_AGENT
     contact: str | None = None
     fetch: FetchSettings = Field(default_factory=FetchSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)  # monitor/evidence/
+    web: WebSettings = Field(default_factory=WebSettings)  # monitor/web/
     # Longest a feed, page or article may take to read (in a worker process); past it the
     # document is abandoned and its source fails with that reason.
     document_timeout: timedelta = Field(default=timedelta(seconds=20))
+    # Items that matched no topic keep their key (so they never come back as new) but lose their
+    # text after this long; matched items and their evidence are kept whole.
+    retention: timedelta = Field(default=timedelta(days=90))
+    # The service's log (`monitor run`), beside stderr: relative to this file's folder unless
+    # absolute. Rotated when it reaches log_max_mb; log_keep older files are kept (.1 the newest).
+    log_file: str | None = None
+    log_max_mb: float = Field(default=10.0, gt=0, le=10_000)  # size at which the log file is rotated
+    log_keep: int = Field(default=5, ge=1, le=100)  # rotated log files kept
 
-    _document_timeout = field_validator("document_timeout", mode="before")(duration_field)
+    _document_timeout = field_validator("document_timeout", "retention", mode="before")(duration_field)
 
     @field_validator("database")
     @classmethod
@@ -170,6 +212,19 @@ class Config:
     # Environment variables that ${VAR} expanded, name → value as the environment holds it: the
     # redactor hides each value wherever text leaves the process (logs, the database, digests, tables).
     secrets: dict[str, str] = field(default_factory=dict, repr=False)  # never in a printed Config
+    # ${VAR}s that are not set, in a source or a channel: that source is not polled (it is loaded
+    # with enabled: false) and that channel delivers nothing, until the variable is set; everything
+    # else works. `monitor check` reports each as an error. Name → the located error.
+    unavailable_sources: dict[str, ConfigError] = field(default_factory=dict)
+    unavailable_channels: dict[str, ConfigError] = field(default_factory=dict)
+    missing: list[ConfigError] = field(default_factory=list)   # each unset ${VAR}, where it is used
+
+    @property
+    def log_file_path(self) -> Path | None:
+        if not self.settings.log_file:
+            return None
+        log_file = Path(self.settings.log_file).expanduser()
+        return log_file if log_file.is_absolute() else self.path.parent / log_file
 
     @cached_property
     def redactor(self) -> Redactor:
@@ -186,6 +241,10 @@ class Config:
         """The User-Agent of every request: the configured one, with the contact address."""
         agent, contact = self.settings.user_agent, self.settings.contact
         return f"{agent} (contact: {contact})" if contact and contact not in agent else agent
+
+    def fetcher(self) -> Fetcher:
+        """The one HTTP client, with the configured limits and User-Agent."""
+        return Fetcher(self.settings.fetch, self.user_agent)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -215,8 +274,22 @@ class _Located:
         self.lines: dict[tuple, int] = {}
         self.secrets: dict[str, str] = {}                    # variable name → its value
         self.expanded: list[tuple[tuple, str, str]] = []     # (loc, text as written, text expanded)
+        self.errors: list[ConfigError] = []                  # every problem found, in the order found
+        self.missing: list[tuple[tuple, ConfigError]] = []   # (loc, error) of each ${VAR} not set
         self._nodes = 0
         self._constructor = yaml.SafeLoader("")  # builds scalars exactly as yaml.safe_load would
+
+    def add(self, error: ConfigError) -> None:
+        """Record a problem and go on. One per place: nothing more is said of a key already
+        reported (or inside one), nor of a value holding a ${VAR} that is not set (its own error
+        says why the value is wrong)."""
+        for earlier in self.errors + [missing for _, missing in self.missing]:
+            if earlier.key and error.key and _within(error.key, earlier.key):
+                return
+            if earlier.key is None and error.key is None and earlier.line == error.line \
+                    and earlier.message == error.message:
+                return
+        self.errors.append(error)
 
     def convert(self, node: yaml.Node, loc: tuple = ()) -> Any:
         """Plain data for `node`. The caller has recorded the line of `loc` itself: for a mapping entry
@@ -238,8 +311,9 @@ class _Located:
                     key = str(key)
                 key_line = key_node.start_mark.line + 1
                 if key in explicit:
-                    raise ConfigError(self.path, f"key '{key}' appears twice (first on line {explicit[key]})",
-                                      key_line, _dotted(loc + (key,)))
+                    self.add(ConfigError(self.path, f"key '{key}' appears twice (first on line {explicit[key]})",
+                                         key_line, _dotted(loc + (key,))))
+                    continue
                 explicit[key] = key_line
                 self.lines[loc + (key,)] = key_line
                 result[key] = self.convert(value_node, loc + (key,))
@@ -262,8 +336,9 @@ class _Located:
             # The first mapping listed wins, so convert in reverse and let earlier ones overwrite.
             for source in reversed(sources):
                 if not isinstance(source, yaml.MappingNode):
-                    raise ConfigError(self.path, "'<<' must merge a mapping, such as an alias '*defaults'",
-                                      source.start_mark.line + 1, _dotted(loc + ("<<",)))
+                    self.add(ConfigError(self.path, "'<<' must merge a mapping, such as an alias '*defaults'",
+                                         source.start_mark.line + 1, _dotted(loc + ("<<",))))
+                    continue
                 result.update(self.convert(source, loc))
         return result
 
@@ -277,13 +352,16 @@ class _Located:
         try:
             return self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError:
-            raise ConfigError(self.path, f"unsupported YAML tag {node.tag!r} (remove it, or quote the value)",
-                              node.start_mark.line + 1, _dotted(loc) or None) from None
+            self.add(ConfigError(self.path, f"unsupported YAML tag {node.tag!r} (remove it, or quote the value)",
+                                 node.start_mark.line + 1, _dotted(loc) or None))
+            return node.value
         except (ValueError, TypeError):
             return node.value
 
     def _expand(self, text: str, node: yaml.Node, loc: tuple) -> str:
-        """`text` with each ${VAR} (or ${VAR:-default}) replaced; every value is remembered as a secret."""
+        """`text` with each ${VAR} (or ${VAR:-default}) replaced; every value is remembered as a secret.
+        A variable that is not set stays as written (`${VAR}`), and the place is remembered: what
+        needs the value cannot be used (parse_config decides what that blocks)."""
         line, key = node.start_mark.line + 1, _dotted(loc) or None
 
         def substitute(match: re.Match) -> str:
@@ -292,8 +370,11 @@ class _Located:
             if value is None:
                 if default is not None:
                     return default
-                raise ConfigError(self.path, f"environment variable {name} is not set (referenced as ${{{name}}};"
-                                  f" set it or write ${{{name}:-default}})", line, key)
+                if not any(where == loc and f"${{{name}}}" in error.message for where, error in self.missing):
+                    self.missing.append((loc, ConfigError(
+                        self.path, f"environment variable {name} is not set (referenced as ${{{name}}};"
+                        f" set it or write ${{{name}:-default}})", line, key)))
+                return match.group(0)
             if not value:
                 return value
             first = name not in self.secrets
@@ -301,10 +382,11 @@ class _Located:
             usable = _TRAILING_LINE_BREAK.sub("", value)
             for position, ch in enumerate(usable):
                 if unicodedata.category(ch) == "Cc":
-                    raise ConfigError(self.path, f"environment variable {name} (referenced as ${{{name}}}) contains "
-                                      f"{_CONTROL_NAMES.get(ch, 'a control character')} (U+{ord(ch):04X}, character "
-                                      f"{position + 1}); control characters are not allowed in a value: set the "
-                                      f"variable again without it (its value is not shown here)", line, key)
+                    self.add(ConfigError(self.path, f"environment variable {name} (referenced as ${{{name}}}) contains "
+                                         f"{_CONTROL_NAMES.get(ch, 'a control character')} (U+{ord(ch):04X}, character "
+                                         f"{position + 1}); control characters are not allowed in a value: set the "
+                                         f"variable again without it (its value is not shown here)", line, key))
+                    return usable
             if usable != value and first:
                 log.warning("environment variable %s (referenced as ${%s} at %s:%d) ends with a line break; "
                             "it is used without it", name, name, self.path, line)
@@ -367,7 +449,11 @@ def resolve_config_path(explicit: str | os.PathLike | None) -> Path:
     return Path(DEFAULT_CONFIG_NAME)
 
 
-def load_config(path: str | os.PathLike) -> Config:
+def load_config(path: str | os.PathLike, *, strict: bool = True) -> Config:
+    """The configuration at `path`; a ConfigError (a ConfigErrors when there are several) names
+    every problem. strict=False lets a ${VAR} that is not set in a source or a channel through: that
+    source or channel is unavailable (Config.unavailable_sources / unavailable_channels), the rest
+    works. strict=True (`monitor check`, and the default) makes it an error like any other."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -382,22 +468,33 @@ def load_config(path: str | os.PathLike) -> Config:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError(path, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8", line)
-    return parse_config(text, path)
+    return parse_config(text, path, strict=strict)
 
 
-def parse_config(text: str, path: Path) -> Config:
+def parse_config(text: str, path: Path, *, strict: bool = True) -> Config:
+    """Every problem of the file is collected, each with its line and key; a problem that stops
+    the reading (a YAML syntax error, a top level that is not a mapping) ends the list there."""
     located = _Located(path)
+    config = None
     try:
-        return _parse(text, path, located)
+        config = _parse(text, path, located, strict)
     except ConfigError as exc:
-        # A value from ${VAR} may be quoted back in the message ("got '...'"): never the value.
-        located.hide_secrets(exc)
-        raise
+        located.errors.append(exc)
     except RecursionError:
-        raise ConfigError(path, "nested too deeply (or an alias refers to itself)") from None
+        located.errors.append(ConfigError(path, "nested too deeply (or an alias refers to itself)"))
+    if not located.errors:
+        assert config is not None
+        return config
+    # A value from ${VAR} may be quoted back in a message ("got '...'"): never the value.
+    for error in located.errors:
+        located.hide_secrets(error)
+    errors = sorted(located.errors, key=lambda e: e.line or 0)
+    if len(errors) == 1:
+        raise errors[0]
+    raise ConfigErrors(errors)
 
 
-def _parse(text: str, path: Path, located: _Located) -> Config:
+def _parse(text: str, path: Path, located: _Located, strict: bool = True) -> Config | None:
     node = _compose(text, path)
     if node is None:
         raise ConfigError(path, "file is empty; it needs at least a 'sources:' list", 1)
@@ -407,65 +504,110 @@ def _parse(text: str, path: Path, located: _Located) -> Config:
 
     data = located.convert(node)
 
+    suggested_sources = False
     for key in data:
         if key not in TOP_LEVEL_KEYS:
-            raise ConfigError(path, f"unknown top-level key {key!r}{_did_you_mean(key, TOP_LEVEL_KEYS)}",
-                              located.lines.get((key,)), key)
+            hint = _did_you_mean(key, TOP_LEVEL_KEYS)
+            suggested_sources = suggested_sources or "'sources'" in hint
+            located.add(ConfigError(path, f"unknown top-level key {key!r}{hint}", located.lines.get((key,)), key))
 
     raw_settings = data.get("settings")
     settings = _validate(Settings, {} if raw_settings is None else raw_settings, ("settings",), located)
 
+    raw_sources = data.get("sources")
     if "sources" not in data:
-        raise ConfigError(path, "required key 'sources' is missing; add a list with at least one source", 1,
-                          "sources")
-    raw_sources = data["sources"]
-    if raw_sources is None or raw_sources == []:
-        raise ConfigError(path, "the list is empty; add at least one source ('- name: ...', 'type: rss', 'url: ...')",
-                          located.lines.get(("sources",)), "sources")
-    if not isinstance(raw_sources, list):
-        raise ConfigError(path, "must be a list of sources (each item starting with '- name:')",
-                          located.lines.get(("sources",)), "sources")
+        if not suggested_sources:  # "unknown key 'source'; did you mean 'sources'?" says it already
+            located.add(ConfigError(path, "required key 'sources' is missing; add a list with at least one source",
+                                    1, "sources"))
+        raw_sources = []
+    elif raw_sources is None or raw_sources == []:
+        located.add(ConfigError(path, "the list is empty; add at least one source ('- name: ...', 'type: rss', "
+                                "'url: ...')", located.lines.get(("sources",)), "sources"))
+        raw_sources = []
+    elif not isinstance(raw_sources, list):
+        located.add(ConfigError(path, "must be a list of sources (each item starting with '- name:')",
+                                located.lines.get(("sources",)), "sources"))
+        raw_sources = []
 
     registry = source_types()
-    sources: list[SourceConfig] = []
+    sources: dict[int, SourceConfig] = {}
+    raw_tags: set[str] = set()  # of every source, valid or not: a digest naming one is not also wrong
     seen: dict[str, int] = {}
     for index, raw_source in enumerate(raw_sources):
         loc = ("sources", index)
         if not isinstance(raw_source, dict):
-            raise ConfigError(path, "each source must be a mapping with name, type and url",
-                              located.lines.get(loc), _dotted(loc))
-        source = _validate(_plugin(registry, raw_source, loc, located).options, raw_source, loc, located)
-        if source.name in seen:
-            raise ConfigError(path, f"duplicate source name {source.name!r} (first used on line {seen[source.name]})",
-                              located.lines.get(loc + ("name",)), _dotted(loc + ("name",)))
-        seen[source.name] = located.lines.get(loc + ("name",)) or 0
-        sources.append(source)
+            located.add(ConfigError(path, "each source must be a mapping with name, type and url",
+                                    located.lines.get(loc), _dotted(loc)))
+            continue
+        if isinstance(raw_source.get("tags"), list):
+            raw_tags.update(tag for tag in raw_source["tags"] if isinstance(tag, str))
+        # Names are compared as written (stripped), whether or not the rest of the entry is valid.
+        name = raw_source.get("name").strip() if isinstance(raw_source.get("name"), str) else None
+        duplicate = bool(name) and name in seen
+        if duplicate:
+            located.add(ConfigError(path, f"duplicate source name {name!r} (first used on line {seen[name]})",
+                                    located.lines.get(loc + ("name",)), _dotted(loc + ("name",))))
+        elif name:
+            seen[name] = located.lines.get(loc + ("name",)) or 0
+        plugin = _plugin(registry, raw_source, loc, located)
+        source = _validate(plugin.options, raw_source, loc, located) if plugin else None
+        if source is not None and not duplicate:
+            sources[index] = source
 
     topics = _parse_topics(data.get("topics"), located)
-    channels = _parse_channels(data.get("channels"), located)
-    digests = _parse_named(DigestConfig, data.get("digests"), "digests", located)
+    raw_channels = data.get("channels")
+    channels = _parse_channels(raw_channels, located)
+    channel_names = {str(name) for name in raw_channels} if isinstance(raw_channels, dict) else set(channels)
+    digests = _parse_named(DigestConfig, data.get("digests"), "digests", located)   # [(index, entry)]
     alerts = _parse_named(AlertConfig, data.get("alerts"), "alerts", located)
-    if not channels:  # digests are written to files until a channel is configured
+    if not channel_names:  # digests are written to files until a channel is configured
         channels = {DEFAULT_CHANNEL: channel_types()["file"].options(type="file")}
+        channel_names = set(channels)
     if "digests" not in data:
-        digests = [DigestConfig(name=DEFAULT_DIGEST)]
-    _check_references(digests, alerts, channels, topics, sources, located)
-    return Config(path=path, settings=settings, sources=sources, topics=topics, channels=channels,
-                  digests=digests, alerts=alerts, secrets=dict(located.secrets))
+        digests = [(0, DigestConfig(name=DEFAULT_DIGEST))]
+    raw_topics = data.get("topics")
+    topic_names = {str(name) for name in raw_topics} if isinstance(raw_topics, dict) else set(topics)
+    _check_references(digests, alerts, channel_names, topic_names, raw_tags, located)
+
+    # A ${VAR} that is not set blocks what holds it: a source is not polled, a channel delivers
+    # nothing. Anywhere else (settings, topics, digests), or for `monitor check`, it is an error.
+    unavailable_sources: dict[str, ConfigError] = {}
+    unavailable_channels: dict[str, ConfigError] = {}
+    for loc, error in located.missing:
+        section = loc[0] if loc else None
+        if strict or len(loc) < 2 or section not in ("sources", "channels"):
+            located.errors.append(error)  # not add(): its own place holds an earlier note of it
+        elif section == "sources":
+            source = sources.get(loc[1])
+            if source is not None:
+                sources[loc[1]] = source.model_copy(update={"enabled": False})
+                unavailable_sources.setdefault(source.name, error)
+        else:
+            unavailable_channels.setdefault(str(loc[1]), error)
+    if located.errors:
+        return None
+    return Config(path=path, settings=settings, sources=list(sources.values()), topics=topics, channels=channels,
+                  digests=[entry for _, entry in digests], alerts=[entry for _, entry in alerts],
+                  secrets=dict(located.secrets),
+                  unavailable_sources=unavailable_sources, unavailable_channels=unavailable_channels,
+                  missing=sorted((error for _, error in located.missing), key=lambda e: e.line or 0))
 
 
 def _parse_topics(raw: Any, located: _Located) -> dict[str, TopicConfig]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError(located.path, "must be a mapping of topic name to {query: ...}",
-                          located.lines.get(("topics",)), "topics")
+        located.add(ConfigError(located.path, "must be a mapping of topic name to {query: ...}",
+                                located.lines.get(("topics",)), "topics"))
+        return {}
     topics = {}
     for name, body in raw.items():
         loc = ("topics", name)
         if isinstance(body, str):
             body = {"query": body}
         topic = _validate(TopicConfig, body, loc, located)
+        if topic is None:
+            continue
         for key in ("query", "exclude"):
             text = getattr(topic, key)
             if text is None:
@@ -474,9 +616,11 @@ def _parse_topics(raw: Any, located: _Located) -> dict[str, TopicConfig]:
                 compile_topic(str(name), text if key == "query" else topic.query,
                               languages=topic.languages, exclude=text if key == "exclude" else None)
             except TopicSyntaxError as exc:
-                raise ConfigError(located.path, f"topic {name!r}: syntax error at position {exc.position}: "
-                                  f"{exc.message}", _line_for(located, loc + (key,)), _dotted(loc + (key,))) from None
-        topics[str(name)] = topic
+                located.add(ConfigError(located.path, f"topic {name!r}: syntax error at position {exc.position}: "
+                                        f"{exc.message}", _line_for(located, loc + (key,)), _dotted(loc + (key,))))
+                break
+        else:
+            topics[str(name)] = topic
     return topics
 
 
@@ -484,32 +628,42 @@ def _parse_channels(raw: Any, located: _Located) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError(located.path, "must be a mapping of channel name to its settings (type: email, ...)",
-                          located.lines.get(("channels",)), "channels")
+        located.add(ConfigError(located.path, "must be a mapping of channel name to its settings (type: email, ...)",
+                                located.lines.get(("channels",)), "channels"))
+        return {}
     registry = channel_types()
     channels = {}
     for name, body in raw.items():
         loc = ("channels", name)
         if not isinstance(body, dict):
-            raise ConfigError(located.path, f"each channel must be a mapping with a 'type' (one of: "
-                              f"{', '.join(registry.names())})", located.lines.get(loc), _dotted(loc))
-        channels[str(name)] = _validate(_plugin(registry, body, loc, located).options, body, loc, located)
+            located.add(ConfigError(located.path, f"each channel must be a mapping with a 'type' (one of: "
+                                    f"{', '.join(registry.names())})", located.lines.get(loc), _dotted(loc)))
+            continue
+        plugin = _plugin(registry, body, loc, located)
+        options = _validate(plugin.options, body, loc, located) if plugin else None
+        if options is not None:
+            channels[str(name)] = options
     return channels
 
 
 def _plugin(registry, body: dict, loc: tuple, located: _Located):
-    """The registered class named by an entry's `type:` (a source type, a channel type)."""
+    """The registered class named by an entry's `type:` (a source type, a channel type), or None
+    (the problem recorded)."""
     known = ", ".join(registry.names())
     type_loc = loc + ("type",)
     if "type" not in body:
-        raise ConfigError(located.path, f"required key 'type' is missing (one of: {known})",
-                          located.lines.get(loc), _dotted(type_loc))
+        located.add(ConfigError(located.path, f"required key 'type' is missing (one of: {known})",
+                                located.lines.get(loc), _dotted(type_loc)))
+        return None
     kind = body["type"]
     if kind is None or kind == "":
-        raise ConfigError(located.path, f"is empty (one of: {known})", located.lines.get(type_loc), _dotted(type_loc))
+        located.add(ConfigError(located.path, f"is empty (one of: {known})", located.lines.get(type_loc),
+                                _dotted(type_loc)))
+        return None
     if not isinstance(kind, str) or kind not in registry:
-        raise ConfigError(located.path, f"unknown {registry.kind} {kind!r}{_did_you_mean(str(kind), registry)}"
-                          f" (known: {known})", located.lines.get(type_loc), _dotted(type_loc))
+        located.add(ConfigError(located.path, f"unknown {registry.kind} {kind!r}{_did_you_mean(str(kind), registry)}"
+                                f" (known: {known})", located.lines.get(type_loc), _dotted(type_loc)))
+        return None
     return registry[kind]
 
 
@@ -517,39 +671,46 @@ def _parse_named(model: type[BaseModel], raw: Any, section: str, located: _Locat
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise ConfigError(located.path, "must be a list (each item starting with '- name:')",
-                          located.lines.get((section,)), section)
+        located.add(ConfigError(located.path, "must be a list (each item starting with '- name:')",
+                                located.lines.get((section,)), section))
+        return []
     entries, seen = [], {}
     for index, body in enumerate(raw):
         loc = (section, index)
         entry = _validate(model, body, loc, located)
+        if entry is None:
+            continue
         if entry.name in seen:
-            raise ConfigError(located.path, f"duplicate name {entry.name!r} (first used on line {seen[entry.name]})",
-                              _line_for(located, loc + ("name",)), _dotted(loc + ("name",)))
+            located.add(ConfigError(located.path, f"duplicate name {entry.name!r} (first used on line "
+                                    f"{seen[entry.name]})", _line_for(located, loc + ("name",)),
+                                    _dotted(loc + ("name",))))
+            continue
         seen[entry.name] = _line_for(located, loc + ("name",))
-        entries.append(entry)
+        entries.append((index, entry))
     return entries
 
 
-def _check_references(digests, alerts, channels, topics, sources, located: _Located) -> None:
+def _check_references(digests, alerts, channels: set[str], topics: set[str], tags: set[str],
+                      located: _Located) -> None:
     """Digests and alerts must name channels, topics and tags that exist."""
-    topic_names = set(topics) | {topic.name for topic in default_topics()}
-    tags = {tag for source in sources for tag in source.tags}
+    topic_names = topics | set(default_topic_names())
     names: dict[str, str] = {}
     for section, entries in (("digests", digests), ("alerts", alerts)):
-        for index, entry in enumerate(entries):
+        for index, entry in entries:
             loc = (section, index)
             if entry.name in names:
-                raise ConfigError(located.path, f"name {entry.name!r} is already used by one of the {names[entry.name]}",
-                                  _line_for(located, loc + ("name",)), _dotted(loc + ("name",)))
+                located.add(ConfigError(located.path, f"name {entry.name!r} is already used by one of the "
+                                        f"{names[entry.name]}", _line_for(located, loc + ("name",)),
+                                        _dotted(loc + ("name",))))
             names[entry.name] = section
-            for key, known in (("channels", set(channels)), ("topics", topic_names), ("tags", tags)):
+            for key, known in (("channels", channels), ("topics", topic_names), ("tags", tags)):
                 for position, value in enumerate(getattr(entry, key) or []):
                     if value not in known:
                         listed = ", ".join(sorted(known)) or "none"
-                        raise ConfigError(located.path, f"unknown {key[:-1]} {value!r}{_did_you_mean(value, known)}"
-                                          f" (known: {listed})", _line_for(located, loc + (key, position)),
-                                          _dotted(loc + (key, position)))
+                        located.add(ConfigError(located.path, f"unknown {key[:-1]} {value!r}"
+                                                f"{_did_you_mean(value, known)} (known: {listed})",
+                                                _line_for(located, loc + (key, position)),
+                                                _dotted(loc + (key, position))))
 
 
 def _compose(text: str, path: Path) -> yaml.Node | None:
@@ -583,17 +744,20 @@ def _compose(text: str, path: Path) -> yaml.Node | None:
 
 
 def _validate(model: type[BaseModel], data: Any, loc: tuple, located: _Located):
+    """The model, or None when `data` does not make one (every problem recorded, in file order)."""
     if not isinstance(data, dict):
-        raise ConfigError(located.path, "must be a mapping (indented 'key: value' lines)", located.lines.get(loc),
-                          _dotted(loc))
+        located.add(ConfigError(located.path, "must be a mapping (indented 'key: value' lines)",
+                                located.lines.get(loc), _dotted(loc)))
+        return None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        # Report the problem that comes first in the file, as a reader would meet it.
-        errors = exc.errors()
-        error = min(errors, key=lambda e: _line_for(located, loc + tuple(e["loc"])) or 0)
-        err_loc = loc + tuple(error["loc"])
-        raise ConfigError(located.path, _message(model, error), _line_for(located, err_loc), _dotted(err_loc)) from None
+        errors = sorted(exc.errors(), key=lambda e: _line_for(located, loc + tuple(e["loc"])) or 0)
+        for error in errors:
+            err_loc = loc + tuple(error["loc"])
+            located.add(ConfigError(located.path, _message(model, error), _line_for(located, err_loc),
+                                    _dotted(err_loc)))
+        return None
 
 
 def _message(model: type[BaseModel], error: dict) -> str:

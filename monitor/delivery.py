@@ -23,7 +23,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -140,21 +140,25 @@ class Dispatcher:
 
     # --- rendering ------------------------------------------------------------------------------
 
-    def view(self, name: str, item_ids: list[int], generated_at: datetime) -> DigestView:
+    def view(self, name: str, item_ids: list[int], generated_at: datetime, channel: str | None = None) -> DigestView:
         configured = {s.name for s in self.config.sources}
         health = [h for h in self.store.source_health() if h.source in configured]
         stories = self.store.stories(item_ids, as_of=generated_at)
-        return DigestView(name, generated_at.astimezone(ZoneInfo(self.config.settings.timezone)), stories, health)
+        zone = ZoneInfo(self.config.settings.timezone)
+        # The period it covers starts where the last one to this channel ended (its heading says so).
+        since = self.store.previous_batch_time(name, channel, generated_at) if channel else None
+        return DigestView(name, generated_at.astimezone(zone), stories, health,
+                          since=since.astimezone(zone) if since else None)
 
     def preview(self, entry: DigestConfig, channel: str | None = None) -> DigestView:
         """What the digest would hold if it ran now, for one channel; claims nothing."""
         channel = channel or self._channels_for(entry)[0]
         ids = self.store.unclaimed_item_ids(entry.name, channel, sources=self._sources_for(entry), topics=entry.topics)
-        return self.view(entry.name, ids, self.now())
+        return self.view(entry.name, ids, self.now(), channel)
 
     def messages(self, batch: Batch, channel: Channel) -> list[Message]:
         # created_at, not now: a retry renders the same digest it first tried to send.
-        view = self.view(batch.digest, batch.item_ids, batch.created_at)
+        view = replace(self.view(batch.digest, batch.item_ids, batch.created_at, batch.channel), kind=batch.kind)
         return self.renderer.messages(view, batch.id, channel.max_chars, channel.markup)
 
     # --- delivering -----------------------------------------------------------------------------
@@ -200,6 +204,9 @@ class Dispatcher:
             raise
 
     async def _send(self, batch: Batch, token: str) -> DeliveryReport:
+        unavailable = self.config.unavailable_channels.get(batch.channel)
+        if unavailable is not None:  # a ${VAR} of the channel is not set: the batch waits for it
+            return self._failed(batch, token, f"channel {batch.channel!r} cannot be used: {unavailable.message}")
         channel = self.channels.get(batch.channel)
         if channel is None:
             return self._failed(batch, token, f"channel {batch.channel!r} is no longer configured; "

@@ -89,6 +89,7 @@ class PollReport:
     error: str | None = None
     warning: str | None = None
     matched_ids: tuple[int, ...] = ()   # ids of new items that matched a topic
+    new_ids: tuple[int, ...] = ()       # ids of every new item stored (matched or not)
 
 
 @dataclass(frozen=True)

@@ -118,5 +118,114 @@ def _v6(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE batches ADD COLUMN lease_until TEXT")
 
 
+def _v7(db: sqlite_utils.Database) -> None:
+    """Evidence (monitor/evidence/): captures of matched pages in WARC files, each matched item's
+    capture and recheck state, an append-only custody log, and the WARC files' seals. Items
+    matched before this migration are 'not_captured': upgrading does not fetch them all at once."""
+    db.execute("""
+        CREATE TABLE evidence (
+            item_id INTEGER PRIMARY KEY REFERENCES items(id),
+            state TEXT NOT NULL,               -- pending | captured | failed | not_captured
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_attempt_at TEXT,              -- pending: the next try (or the claim's lease)
+            captured_at TEXT,                  -- the first capture; rechecks are due from it
+            checks_done INTEGER NOT NULL DEFAULT 0,
+            next_check_at TEXT,
+            last_checked TEXT,
+            check_error TEXT,                  -- the last recheck that could not reach the page
+            gone_at TEXT                       -- when a recheck first found the page gone
+        )""")
+    db.execute("CREATE INDEX evidence_pending ON evidence(state, next_attempt_at)")
+    db.execute("CREATE INDEX evidence_checks ON evidence(state, next_check_at)")
+    db.execute("""
+        CREATE TABLE captures (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            reason TEXT NOT NULL,              -- match | changed | recheck
+            requested_url TEXT NOT NULL,
+            url TEXT NOT NULL,                 -- after redirects: WARC-Target-URI
+            captured_at TEXT NOT NULL,         -- UTC: WARC-Date
+            http_status INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,              -- hex, of the response payload as stored
+            warc_file TEXT NOT NULL,           -- name in settings.evidence.dir
+            warc_record_id TEXT NOT NULL,      -- the response record
+            warc_offset INTEGER NOT NULL,      -- the response and request records: where they start,
+            warc_length INTEGER NOT NULL,      -- their length,
+            record_sha256 TEXT NOT NULL,       -- and the sha256 of those bytes as written
+            status TEXT NOT NULL DEFAULT 'captured',  -- captured | live | changed | gone
+            last_checked TEXT
+        )""")
+    db.execute("CREATE INDEX captures_item ON captures(item_id)")
+    db.execute("""
+        CREATE TABLE custody (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            event TEXT NOT NULL,               -- capture | capture_failed | recheck | export | verify | timestamp
+            item_id INTEGER,
+            capture_id INTEGER,
+            url TEXT,
+            sha256 TEXT,
+            detail TEXT NOT NULL DEFAULT '',
+            monitor_version TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX custody_item ON custody(item_id)")
+    for action in ("UPDATE", "DELETE"):
+        db.execute(f"""CREATE TRIGGER custody_no_{action.lower()} BEFORE {action} ON custody
+                       BEGIN SELECT RAISE(ABORT, 'the custody log is append-only'); END""")
+    db.execute("""
+        CREATE TABLE warc_files (
+            name TEXT PRIMARY KEY,
+            sha256 TEXT NOT NULL,              -- of the whole file once its day was over
+            size INTEGER NOT NULL,
+            sealed_at TEXT NOT NULL,
+            tsa_url TEXT,
+            token_file TEXT,                   -- the RFC 3161 token, beside the file
+            timestamped_at TEXT,
+            timestamp_error TEXT
+        )""")
+    db.execute("INSERT INTO evidence (item_id, state) SELECT DISTINCT item_id, 'not_captured' FROM matches")
+
+
+def _v8(db: sqlite_utils.Database) -> None:
+    """Full-text search (the web interface's ?q=): an FTS5 index over items' title, summary and main
+    text, folding case and diacritics (Latin and Cyrillic alike). It keeps no copy of the text
+    (external content: items is the content table) and is kept up to date by triggers, so no
+    writer has to know about it; the items stored so far are indexed here."""
+    db.execute("""CREATE VIRTUAL TABLE items_fts USING fts5(title, summary, content, content='items',
+                  content_rowid='id', tokenize='unicode61 remove_diacritics 2')""")
+    db.execute("""CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+                      INSERT INTO items_fts (rowid, title, summary, content)
+                      VALUES (new.id, new.title, new.summary, new.content);
+                  END""")
+    db.execute("""CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+                      INSERT INTO items_fts (items_fts, rowid, title, summary, content)
+                      VALUES ('delete', old.id, old.title, old.summary, old.content);
+                  END""")
+    # Only a change of the indexed text touches the index (not a feed_hash or story_id update).
+    db.execute("""CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary, content ON items BEGIN
+                      INSERT INTO items_fts (items_fts, rowid, title, summary, content)
+                      VALUES ('delete', old.id, old.title, old.summary, old.content);
+                      INSERT INTO items_fts (rowid, title, summary, content)
+                      VALUES (new.id, new.title, new.summary, new.content);
+                  END""")
+    db.execute("INSERT INTO items_fts (items_fts) VALUES ('rebuild')")
+
+
+def _v9(db: sqlite_utils.Database) -> None:
+    """The user's labels (monitor/labels.py): one per item, relevant or not_relevant, with a note,
+    when and from where (the CLI's `monitor label`, or the web interface). A story one of whose
+    items is labelled not_relevant is never put in a digest; the labels export as a regression set."""
+    db.execute("""
+        CREATE TABLE labels (
+            item_id INTEGER PRIMARY KEY REFERENCES items(id),
+            label TEXT NOT NULL CHECK (label IN ('relevant', 'not_relevant')),
+            note TEXT NOT NULL DEFAULT '',
+            labelled_at TEXT NOT NULL,
+            labelled_by TEXT NOT NULL DEFAULT 'cli' CHECK (labelled_by IN ('cli', 'web'))
+        )""")
+    db.execute("CREATE INDEX labels_label ON labels(label)")
+
+
 # Append only: a migration that has shipped is never edited, the next one fixes it.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]

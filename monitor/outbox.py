@@ -62,6 +62,11 @@ class OutboxQueries:
             where.append(f"{column} IN (" + ",".join(f":{prefix}{n}" for n in range(len(values))) + ")"
                          if values else "0")
             params.update({f"{prefix}{n}": value for n, value in enumerate(values)})
+        # A story the user labelled not relevant (any of its items: monitor/labels.py) is never sent.
+        # (A read-only preview of a database older than the labels table has no labels yet.)
+        if self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'labels'").fetchone():
+            where.append("""NOT EXISTS (SELECT 1 FROM labels l JOIN items k ON k.id = l.item_id
+                                        WHERE l.label = 'not_relevant' AND k.story_id = i.story_id)""")
         # The story's lead is its earliest-published matched copy (the outlet that had it first);
         # SQLite returns the other columns of the row where min() is reached.
         sql = f"""SELECT i.id, min(coalesce(i.published, i.first_seen) || printf('%012d', i.id)) AS lead
@@ -125,6 +130,13 @@ class OutboxQueries:
     def batches(self, digest: str | None = None) -> list[Batch]:
         sql = "SELECT * FROM batches" + (" WHERE digest = ?" if digest else "") + " ORDER BY created_at, id"
         return [self._batch(row) for row in self.db.query(sql, [digest] if digest else [])]
+
+    def previous_batch_time(self, digest: str, channel: str, before: datetime) -> datetime | None:
+        """When the last batch of this digest to this channel before `before` was made: where the
+        period the next one covers starts (None: it is the first)."""
+        row = self.db.execute("SELECT max(created_at) FROM batches WHERE digest = ? AND channel = ? AND created_at < ?",
+                              [digest, channel, utc_iso(before)]).fetchone()
+        return from_iso(row[0]) if row and row[0] else None
 
     def batch(self, batch_id: str) -> Batch | None:
         rows = list(self.db.query("SELECT * FROM batches WHERE id = ?", [batch_id]))

@@ -11,7 +11,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
@@ -19,12 +19,13 @@ from monitor.article import complete_items
 from monitor.clock import Clock, utc_now
 from monitor.config import Config
 from monitor.dedup import StoryIndex, load_index, story_assigner
+from monitor.evidence.capture import Evidence
 from monitor.fetch import Fetcher, FetchError
 from monitor.items import Item, Match, PollReport
 from monitor.offload import DocumentTimeout, Runner, inline
 from monitor.sources import SourceConfig, SourceError, source_type
 from monitor.store import Store
-from monitor.topics import Matcher, build_matcher
+from monitor.topics import Classification, LazyMatcher, Matcher
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,25 @@ class Pipeline:
     fetcher: Fetcher
     store: Store
     now: Clock = utc_now
-    matcher: Matcher | None = None
+    matcher: Matcher | LazyMatcher | None = None
     fetch_articles: bool = False
     stories: StoryIndex | None = None
     offload: Runner = inline   # how documents are read: monitor.offload.Offload for the service
+    capture: Evidence | None = None  # evidence of each poll's matched items, once stored (monitor/evidence/)
 
-    async def poll_all(self, sources: Iterable[SourceConfig]) -> list[PollReport]:
-        """Poll sources concurrently (the Fetcher's limits pace them); reports in config order."""
-        return list(await asyncio.gather(*(self.poll(source) for source in sources)))
+    async def poll_all(self, sources: Iterable[SourceConfig],
+                       on_done: Callable[[PollReport], None] | None = None) -> list[PollReport]:
+        """Poll sources concurrently (the Fetcher's limits pace them); reports in config order.
+        `on_done` is given each report as its source finishes (`monitor poll`'s progress line)."""
+        if on_done is None:
+            return list(await asyncio.gather(*(self.poll(source) for source in sources)))
+
+        async def reported(source: SourceConfig) -> PollReport:
+            report = await self.poll(source)
+            on_done(report)
+            return report
+
+        return list(await asyncio.gather(*(reported(source) for source in sources)))
 
     async def poll(self, source: SourceConfig) -> PollReport:
         started = time.monotonic()
@@ -62,7 +74,7 @@ class Pipeline:
                 fresh.update(_edited(items, fresh, source.name, self.store))
             if fresh and self.fetch_articles:
                 fresh = await _with_articles(fresh, source, self.fetcher, self.offload)
-            fresh, matches = _match(fresh, self.matcher) if self.matcher is not None else (fresh, {})
+            fresh, matches = await self._match(fresh) if self.matcher is not None else (fresh, {})
         except (FetchError, SourceError, DocumentTimeout) as exc:
             return self._failed(source, str(exc), started)
         except asyncio.CancelledError:
@@ -78,8 +90,8 @@ class Pipeline:
             # what was committed. After a failed write the next poll fetches and stores it all.
             with self.stories.transaction() if self.stories is not None else nullcontext(), \
                     self.store.transaction():
-                new = [] if collected.not_modified else self.store.add_items(source.name, fresh, at, matches,
-                                                                              story_for)
+                new = [] if collected.not_modified else self.store.add_items(
+                    source.name, fresh, at, matches, story_for, group_unmatched=self.matcher is None)
                 self.store.record_success(source.name, at, etag=collected.etag,
                                           last_modified=collected.last_modified, body_hash=collected.body_hash,
                                           new_items=len(new), not_modified=collected.not_modified,
@@ -91,11 +103,25 @@ class Pipeline:
             log.warning("source %r: %s", source.name, collected.warning)
         # A copy of a story already stored is news to nobody: it is not an alert of its own.
         matched = tuple(stored.id for stored in new if matches.get(stored.key) and not stored.is_copy)
+        if self.capture is not None:  # copies too: each outlet's page is evidence; never raises
+            await self.capture(source, [stored.id for stored in new if matches.get(stored.key)])
         status = "not_modified" if collected.not_modified else "ok"
         log.info("source %r: %s, %d new of %d, %d matched, %d copies of known stories", source.name, status,
                  len(new), len(collected.items), len(matched), sum(1 for stored in new if stored.is_copy))
         return PollReport(source.name, status, new_items=len(new), seen_items=len(collected.items),
-                          seconds=time.monotonic() - started, warning=collected.warning, matched_ids=matched)
+                          seconds=time.monotonic() - started, warning=collected.warning, matched_ids=matched,
+                          new_ids=tuple(stored.id for stored in new))
+
+    async def _match(self, fresh: Keyed) -> tuple[Keyed, dict[str, list[Match]]]:
+        """Classify each item on its main text (in a worker process when the pipeline has one)."""
+        if not fresh:
+            return fresh, {}
+        texts = [(item.title, item.content or item.summary) for item in fresh.values()]
+        if isinstance(self.matcher, LazyMatcher) and self.offload is not inline:
+            results = await self.matcher.classify_all(texts, self.offload)
+        else:
+            results = [self.matcher.classify(title, text) for title, text in texts]
+        return _matched(fresh, results)
 
     def _failed(self, source: SourceConfig, reason: str, started: float) -> PollReport:
         try:
@@ -110,9 +136,19 @@ def build_pipeline(config: Config, *, fetcher: Fetcher, store: Store, offload: R
                    now: Clock = utc_now) -> Pipeline:
     """The pipeline as shipped: the configured topics, full articles, stories grouped; documents
     read by `offload` (the commands pass an Offload with settings.document_timeout)."""
-    return Pipeline(fetcher=fetcher, store=store, now=now, matcher=build_matcher(config.topics),
-                    fetch_articles=True, stories=load_index(store, now()), offload=offload)
+    return Pipeline(fetcher=fetcher, store=store, now=now, matcher=LazyMatcher(config.topics),
+                    fetch_articles=True, stories=load_index(store, now()), offload=offload,
+                    capture=_evidence(config, fetcher=fetcher, store=store, now=now))
 
+
+
+def _evidence(config: Config, *, fetcher: Fetcher, store: Store, now: Clock) -> Evidence | None:
+    """The evidence step as configured (None with settings.evidence.enabled: false)."""
+    settings = config.settings.evidence
+    if not settings.enabled:
+        return None
+    return Evidence(settings, settings.folder(config.path.parent), store, fetcher,
+                    sources={source.name: source for source in config.sources}, now=now)
 
 # Items travel by key from here on: the key is computed once, when the item is first seen, and
 # again only for an item whose article page named its canonical URL.
@@ -155,12 +191,11 @@ async def _with_articles(fresh: Keyed, source: SourceConfig, fetcher: Fetcher, r
     return keyed
 
 
-def _match(fresh: Keyed, matcher: Matcher) -> tuple[Keyed, dict[str, list[Match]]]:
-    """Classify each item on its main text; also records the detected language."""
+def _matched(fresh: Keyed, results: list[Classification]) -> tuple[Keyed, dict[str, list[Match]]]:
+    """The items with the language their text was detected in, and the matches by key."""
     matches: dict[str, list[Match]] = {}
     classified: Keyed = {}
-    for key, item in fresh.items():
-        result = matcher.classify(item.title, item.content or item.summary)
+    for (key, item), result in zip(fresh.items(), results):
         if not item.lang and result.lang:
             item = replace(item, lang=result.lang)
         classified[key] = item

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.clock import Clock, utc_now
-from monitor.config import Config, DigestConfig, cron_trigger
+from monitor.config import Config, ConfigError, DigestConfig, cron_trigger, load_config
 from monitor.delivery import Dispatcher
-from monitor.fetch import Fetcher
 from monitor.offload import Offload
 from monitor.secrets import install as install_redactor
 from monitor.pipeline import Pipeline, build_pipeline
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 MAX_JITTER_SECONDS = 60
 SHUTDOWN_GRACE_SECONDS = 30
 OUTBOX_FLUSH_SECONDS = 30
+SOURCES_RELOAD_SECONDS = 15  # how soon a source added to sources.yaml (from the web, or by hand) is polled
 
 
 def first_run_time(source: SourceConfig, last_polled: datetime | None, now: datetime) -> datetime:
@@ -35,6 +37,13 @@ def first_run_time(source: SourceConfig, last_polled: datetime | None, now: date
         return now
     due = last_polled + source.interval
     return now if due <= now else due
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def missed_digest_time(trigger: CronTrigger, last: datetime | None, now: datetime) -> datetime | None:
@@ -68,17 +77,7 @@ class Service:
     def schedule(self) -> None:
         now = self.now()
         for source in self.config.sources:
-            if not source.enabled:
-                continue
-            interval = source.interval.total_seconds()
-            self.scheduler.add_job(
-                self._guarded, IntervalTrigger(seconds=interval, jitter=min(MAX_JITTER_SECONDS, interval / 10)),
-                args=[self._poll, source], id=f"source:{source.name}", name=f"poll {source.name}",
-                next_run_time=first_run_time(source, self.store.source_state(source.name).last_polled, now),
-                max_instances=1,          # never two polls of one source at once
-                coalesce=True,            # runs missed while busy or asleep collapse into one
-                misfire_grace_time=None,  # a late run still runs
-            )
+            self._add_source_job(source, now)
         for digest in self.config.digests:
             trigger = cron_trigger(digest.schedule, self.config.settings.timezone)
             self.scheduler.add_job(self._guarded, trigger, args=[self._digest_job, digest],
@@ -87,6 +86,65 @@ class Service:
         self.scheduler.add_job(self._guarded, IntervalTrigger(seconds=OUTBOX_FLUSH_SECONDS),
                                args=[self._flush], id="outbox", name="outbox flush", max_instances=1,
                                coalesce=True, next_run_time=now)
+        if self.pipeline.capture is not None:  # captures due again, rechecks, seals: monitor/evidence/
+            self.scheduler.add_job(self._guarded, IntervalTrigger(minutes=5), args=[self.pipeline.capture.maintain],
+                                   id="evidence", name="evidence", max_instances=1, coalesce=True, next_run_time=now)
+        self.scheduler.add_job(self._guarded, IntervalTrigger(hours=6), args=[self._retention], id="retention",
+                               name="retention", max_instances=1, coalesce=True,
+                               next_run_time=now + timedelta(minutes=1))
+        self._sources_mtime = _mtime(self.config.path)
+        self.scheduler.add_job(self._guarded, IntervalTrigger(seconds=SOURCES_RELOAD_SECONDS),
+                               args=[self._reload_sources], id="sources", name="sources reload", max_instances=1,
+                               coalesce=True)
+
+    async def _retention(self) -> None:
+        cutoff = self.now() - self.config.settings.retention
+        trimmed = await asyncio.to_thread(self.store.forget_old_text, cutoff)
+        if trimmed:
+            log.info("retention: the text of %d off-topic items first seen before %s was dropped (their keys "
+                     "are kept)", trimmed, cutoff.date().isoformat())
+
+    def _add_source_job(self, source: SourceConfig, now: datetime) -> None:
+        if not source.enabled:
+            return
+        interval = source.interval.total_seconds()
+        self.scheduler.add_job(
+            self._guarded, IntervalTrigger(seconds=interval, jitter=min(MAX_JITTER_SECONDS, interval / 10)),
+            args=[self._poll, source], id=f"source:{source.name}", name=f"poll {source.name}",
+            next_run_time=first_run_time(source, self.store.source_state(source.name).last_polled, now),
+            max_instances=1,          # never two polls of one source at once
+            coalesce=True,            # runs missed while busy or asleep collapse into one
+            misfire_grace_time=None,  # a late run still runs
+        )
+
+    async def _reload_sources(self) -> None:
+        """When sources.yaml changed (a source added from the web interface or by hand): start polling
+        the sources that are new or changed, stop those removed or disabled. Only `sources:` is
+        taken up; other sections wait for a restart. A file that does not validate changes nothing."""
+        mtime = _mtime(self.config.path)
+        if mtime == self._sources_mtime:
+            return
+        self._sources_mtime = mtime
+        try:
+            fresh = load_config(self.config.path)
+        except ConfigError as exc:
+            log.warning("sources.yaml changed but does not validate; polling goes on as before: %s", exc)
+            return
+        old = {source.name: source for source in self.config.sources}
+        new = {source.name: source for source in fresh.sources}
+        changed = [name for name in new if old.get(name) != new[name]]
+        for name in [name for name in old if old[name] != new.get(name)]:
+            if self.scheduler.get_job(f"source:{name}") is not None:
+                self.scheduler.remove_job(f"source:{name}")
+        install_redactor(fresh.redactor)  # a ${VAR} a new source brought is hidden too
+        self.config = replace(self.config, sources=fresh.sources, secrets=fresh.secrets)
+        self.dispatcher.config = replace(self.dispatcher.config, sources=fresh.sources, secrets=fresh.secrets)
+        now = self.now()
+        for name in changed:
+            self._add_source_job(new[name], now)
+        gone = sorted(set(old) - set(new))
+        log.info("sources.yaml changed: %d sources; started %s%s", len(new), ", ".join(changed) or "none",
+                 f"; stopped {', '.join(gone)}" if gone else "")
 
     async def catch_up(self) -> None:
         """Send digests whose time passed while the service was down, and alerts for stories matched
@@ -156,21 +214,39 @@ class Service:
                 loop.add_signal_handler(sig, self.stop)
             except (NotImplementedError, RuntimeError):
                 pass  # not the main thread (tests) or not supported: stop() still works
+        web = self._open_web()  # settings.web.listen: checked and bound before anything else runs
         await self.catch_up()
         self.schedule()
         self.scheduler.start()
+        if web is not None:
+            web.start()
         enabled = sum(1 for s in self.config.sources if s.enabled)
         log.info("monitor running: %d sources, %d digests, database %s", enabled, len(self.config.digests),
                  self.config.database_path)
         try:
             await self._stopping.wait()
         finally:
+            if web is not None:
+                await web.stop()
             # No new jobs; the ones running finish (APScheduler's shutdown would cancel them).
             self.scheduler.pause()
             await self._finish_in_flight()
             self.scheduler.shutdown(wait=False)
             await self.dispatcher.aclose()
             log.info("monitor stopped")
+
+    def _open_web(self):
+        """settings.web.listen: the web interface (monitor/web/), served in this event loop. An address
+        it may not use (not loopback and no MONITOR_WEB_PASSWORD, or taken) ends the service: exit 2."""
+        if not self.config.settings.web.listen:
+            return None
+        from monitor.web.server import EmbeddedWeb, WebRefused
+
+        try:
+            return EmbeddedWeb(self.config, self.config.settings.web.listen)
+        except WebRefused as exc:
+            log.error("%s", exc)
+            raise SystemExit(2) from None
 
     async def _finish_in_flight(self) -> None:
         if not self._in_flight:
@@ -190,7 +266,7 @@ async def run_service(config: Config, now: Clock = utc_now) -> None:
     store = Store(config.database_path)
     try:
         with Offload(config.settings.document_timeout.total_seconds()) as offload:
-            async with Fetcher(config.settings.fetch, config.user_agent) as fetcher:
+            async with config.fetcher() as fetcher:
                 pipeline = build_pipeline(config, fetcher=fetcher, store=store, offload=offload, now=now)
                 await Service(config, pipeline).run()
     finally:

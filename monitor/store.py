@@ -21,7 +21,9 @@ from monitor.clock import from_iso, utc_iso
 from monitor.dbfile import (CORRUPT, RESTORE, StoreError, check_creatable, check_header, check_location,
                             check_writable, explain, is_database_fault, make_directory, read_only_reason, sqlite_uri,
                             unreadable_wal)
+from monitor.evidence.queries import EvidenceQueries
 from monitor.items import Item, Match, SourceHealth, SourceState, Story
+from monitor.labels import LabelQueries
 from monitor.migrations import MIGRATIONS
 from monitor.outbox import Batch, OutboxQueries
 from monitor.secrets import redact
@@ -43,7 +45,7 @@ class StoredItem:
         return self.story_id != self.id
 
 
-class Store(OutboxQueries):
+class Store(OutboxQueries, EvidenceQueries, LabelQueries):
     """The database at `path`, migrated to the latest schema (its directory is created).
 
     read_only=True is for commands that only read (`sources list`, `digest --preview`): the file
@@ -279,13 +281,16 @@ class Store(OutboxQueries):
 
     def add_items(self, source: str, items: Mapping[str, Item] | Iterable[Item], at: datetime,
                   matches: dict[str, list[Match]] | None = None,
-                  story_for: Callable[[Item, int], tuple[int | None, bytes | None]] | None = None) -> list[StoredItem]:
+                  story_for: Callable[[Item, int], tuple[int | None, bytes | None]] | None = None,
+                  group_unmatched: bool = True) -> list[StoredItem]:
         """Insert the items not seen before (by key), with their topic matches, in one transaction
         (an item is never stored without its matches); return those that were new.
 
         `items` maps each item's key to it (the pipeline computed the keys once), or is a plain list.
         story_for(item, item_id) → (story id of an earlier copy or None, signature blob) groups
-        copies into stories; without it every item is its own story.
+        copies into stories; without it every item is its own story. With group_unmatched False only
+        matched items are grouped (and remembered by the story index): nobody is sent an off-topic
+        story, so its copies do not matter.
         """
         new: list[StoredItem] = []
         matches = matches or {}
@@ -301,7 +306,8 @@ class Store(OutboxQueries):
                     continue
                 item_id, next_id = next_id, next_id + 1
                 # An update row is news of its own: it never joins the story it updates.
-                story_id, signature = story_for(item, item_id) if story_for and not item.revision else (None, None)
+                grouped = story_for and not item.revision and (group_unmatched or key in matches)
+                story_id, signature = story_for(item, item_id) if grouped else (None, None)
                 story_id = story_id or item_id
                 rows.append((item_id, key, item.url_key(source), item.url, item.guid, source, item.title, item.summary,
                              item.content, item.author, utc_iso(item.published), utc_iso(at), item.content_hash, item.lang,
@@ -333,11 +339,32 @@ class Store(OutboxQueries):
                 self.db.execute("UPDATE items SET feed_hash = ? WHERE id = ?", [fingerprint, row[0]])
         return edited
 
+    def forget_old_text(self, before: datetime, batch: int = 5000) -> int:
+        """Retention: items first seen before `before` that matched no topic lose their summary,
+        text and signature; the row and its key stay, so the item never comes back as new.
+        Done in small transactions (a poll is never kept waiting long); returns how many."""
+        done = 0
+        while True:
+            with self.transaction():
+                changed = self.db.execute(
+                    """UPDATE items SET summary = '', content = '', signature = NULL WHERE id IN (
+                           SELECT id FROM items WHERE first_seen < ? AND (summary != '' OR content != '')
+                           AND id NOT IN (SELECT item_id FROM matches) LIMIT ?)""",
+                    [utc_iso(before), batch]).rowcount
+            done += changed
+            if changed < batch:
+                break
+        if done:
+            self.db.execute("PRAGMA incremental_vacuum")  # gives pages back where auto_vacuum allows
+        return done
+
     def recent_signatures(self, since: datetime) -> list[dict]:
-        """What the story index needs to rebuild itself at start: the window's items, oldest first."""
+        """What the story index starts from: the window's grouped items (those with a signature, b""
+        for a text too short for one), oldest first. Off-topic items are never grouped, so however
+        many are stored, they cost nothing here."""
         return list(self.db.query(
-            "SELECT id, story_id, signature, content_hash, first_seen FROM items WHERE first_seen >= ? ORDER BY id",
-            [utc_iso(since)]))
+            "SELECT id, story_id, signature, content_hash, first_seen FROM items "
+            "WHERE first_seen >= ? AND signature IS NOT NULL ORDER BY id", [utc_iso(since)]))
 
     def stories(self, item_ids: Iterable[int], as_of: datetime | None = None) -> list[Story]:
         """Items with their matches (topics, snippet), oldest first; "also" lists the copies stored

@@ -261,7 +261,7 @@ class SlowAndWatched(Recording):
 
 def test_the_lease_is_renewed_between_parts_so_a_long_digest_is_not_taken_over(tmp_path):
     config = digest_config(tmp_path, "http://127.0.0.1:9/unused")
-    stored_stories(config.database_path, 8)
+    stored_stories(config.database_path, 12)  # three parts or more at 700 characters
     clock = FixedClock(T0)
     rival_store = Store(config.database_path)  # another process's connection
     rival_channel = Recording()

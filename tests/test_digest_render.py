@@ -42,9 +42,11 @@ def test_html_href_is_escaped_and_meta_line_has_local_time_language_topic(render
     s = type(s)(**{**s.__dict__, "url": 'https://x.example/a?b=1&c="2"'})
     html = renderer.render("digest.html", view([s]), [s])
     assert 'href="https://x.example/a?b=1&amp;c=&#34;2&#34;"' in html
-    # 06:05 UTC is 08:05 in Kyiv (EET, UTC+2 in November)
-    assert "Вісник · 24 Nov 2026, 08:05 · Ukrainian · deported-children" in html
-    assert "25 Nov 2026, 08:00" in html  # generated_at, in the user's zone
+    # 06:05 UTC is 08:05 in Kyiv (EET, UTC+2 in November), written with its zone; the topic heads
+    # the story's group (issue 15: the meta line no longer repeats it).
+    assert "Вісник · 24 Nov 2026, 08:05 EET · Ukrainian" in html
+    assert re.search(r"<h2[^>]*>deported-children · 1</h2>", html)
+    assert "25 Nov 2026, 08:00 EET" in html  # generated_at, in the user's zone
 
 
 def test_markdown_makes_script_and_markup_inert(renderer):
@@ -150,13 +152,14 @@ def test_long_digest_splits_to_the_limit_without_cutting_a_story(renderer, marku
     messages = renderer.messages(v, "d" * 32, limit, markup)
     assert len(messages) > 2
     field = {"markdown": "markdown", "html": "html", "text": "text"}[markup]
+    order = [s.url for s in renderer.ordered(stories)]  # as a reader meets them: newest first (issue 15)
     seen = []
     for number, message in enumerate(messages, start=1):
         assert (message.part, message.parts) == (number, len(messages))
         body = getattr(message, field)
         assert len(body) <= limit, f"part {number} is {len(body)} > {limit}"
         ids = [s["url"] for s in message.payload["stories"]]
-        seen += ids
+        seen += sorted(ids, key=order.index)  # a part's JSON lists its stories oldest first
         for s in stories:
             # Every story is wholly in the part whose payload holds it, and nowhere else.
             inside = s.url in body
@@ -169,7 +172,7 @@ def test_long_digest_splits_to_the_limit_without_cutting_a_story(renderer, marku
                 assert re.search(rf"{re.escape(before.strip())} <mark[^>]*>{re.escape(hit)}</mark>", body)
             elif inside:
                 assert s.snippet.replace("**", "") in body.replace("**", "").replace("\\", "")
-    assert seen == [s.url for s in stories]  # all, once, in order
+    assert seen == order  # all, once, in order
     assert len({m.delivery_id for m in messages}) == 1
     assert "part 1" in messages[0].markdown and f"part {len(messages)}/{len(messages)}" in messages[-1].markdown
 
@@ -177,7 +180,8 @@ def test_long_digest_splits_to_the_limit_without_cutting_a_story(renderer, marku
 def test_a_story_longer_than_the_limit_goes_alone(renderer):
     big = story(2, snippet="**children deported** " + "x" * 3000)
     messages = renderer.messages(view([story(1), big, story(3)]), "e" * 32, 1000, "markdown")
-    assert [[s["url"] for s in m.payload["stories"]] for m in messages] == [[story(1).url], [big.url], [story(3).url]]
+    # Newest first (issue 15): story 3 was published last.
+    assert [[s["url"] for s in m.payload["stories"]] for m in messages] == [[story(3).url], [big.url], [story(1).url]]
     assert big.snippet[-100:] in messages[1].markdown  # whole, not cut
 
 
@@ -214,4 +218,5 @@ def test_a_footer_that_does_not_fit_gets_a_part_of_its_own(renderer):
     messages = renderer.messages(view(stories, failing), "b" * 32, whole + 20, "markdown")
     assert _groups(messages) == [[s.url for s in stories], []]
     assert "Outlet 7" in messages[1].markdown and "Nothing new" not in messages[1].markdown
-    assert messages[1].markdown.startswith("**daily**: 3 new reports")
+    assert messages[1].markdown.startswith("**daily** digest · ")  # the heading names the period (issue 15)
+    assert "3 new reports" in messages[1].markdown.splitlines()[0]

@@ -198,7 +198,7 @@ def test_config_errors_quote_the_reference_never_the_value(tmp_path, monkeypatch
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_logs_redact_messages_arguments_tracebacks_and_library_loggers_at_every_level(fmt, capfd):
     redactor = Redactor({"TOKEN": TOKEN + "\n"})
-    setup_logging(fmt, 2, redactor)
+    setup_logging(fmt, 3, redactor)  # -vvv: every library at every level (-vv: monitor's own debug lines)
     url = f"https://feeds.example/x?token={quote_plus(TOKEN)}"
     logging.getLogger("monitor.fetch").debug("GET %s", url)
     logging.getLogger("httpx").info("HTTP Request: GET %r", url)

@@ -18,6 +18,7 @@ from monitor.pipeline import Pipeline
 from monitor.sources import source_type
 from monitor.sources.page import PageOptions, article_links, parse_html, suggest_selector
 from tests.conftest import FixedClock, fixture_bytes
+from tests.support.hang import finishes_within
 from tests.support.server import Reply
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -254,3 +255,55 @@ def test_article_links_of_a_page_are_guarded(server, make_fetcher):
     items, completed = asyncio.run(go())
     assert completed == items and items[0].url == article
     assert [r.path for r in server.requests if r.path != "/robots.txt"] == ["/news/"]
+
+
+# --- a listing with thousands of matches: read in linear time (issue 10.2) ------------------------
+
+def _listing(count: int) -> bytes:
+    """`count` cards of one list, each a heading link and a date: 16,000 took 106 s to read."""
+    cards = "".join(f'<li class="card"><h3><a href="/news/{i}/children-returned-home-{i}">Children returned home, '
+                    f'report {i}</a></h3><time datetime="2026-11-{1 + i % 28:02d}T10:00:00Z">{i}</time></li>'
+                    for i in range(count))
+    return f'<html><body><nav><a href="/">Home</a></nav><ul class="list">{cards}</ul></body></html>'.encode()
+
+
+def _read_listing(count: int, links: str, title: str | None, date: str | None) -> list[tuple[str, str, str]]:
+    from monitor.sources.page import read_page
+    page = read_page(_listing(count), "text/html; charset=utf-8", "https://ledger.example/news/", links, title, date)
+    return [(link.url, link.title, link.published.isoformat() if link.published else "") for link in page.links]
+
+
+@pytest.mark.parametrize("links, title, date", [("li.card a", None, None), ("li.card", "h3", "time")])
+def test_16000_selected_links_are_read_in_linear_time(links, title, date):
+    read = finishes_within(20, _read_listing, 16_000, links, title, date)
+    assert len(read) == 16_000
+    assert read[0][:2] == ("https://ledger.example/news/0/children-returned-home-0", "Children returned home, report 0")
+    assert read[-1][0] == "https://ledger.example/news/15999/children-returned-home-15999"
+    if date:  # each card's own date: the card is the list item, not the list holding them all
+        assert read[1][2] == "2026-11-02T10:00:00+00:00" and read[-1][2] == "2026-11-12T10:00:00+00:00"
+
+
+def test_max_items_applies_while_the_page_is_read(server, make_fetcher):
+    url = server.route("/news/", Reply(body=_listing(3_000), headers=HTML))
+    items = collect(page_source(url, links="li.card", title="h3", date="time", max_items=40), make_fetcher).items
+    assert [item.title for item in items] == [f"Children returned home, report {i}" for i in range(40)]
+    from monitor.sources.page import selected_links
+    tree = parse_html(_listing(3_000))
+    assert selected_links(tree, url, "li.card", "h3", "time", limit=40) == selected_links(tree, url, "li.card", "h3",
+                                                                                          "time")[:40]
+
+
+def _heuristic_listing(feeds: int, links: int) -> tuple[int, int]:
+    """The page read without links: (the feeds it advertises, and the same-site heuristic), with
+    `feeds` feeds (50,000 took 26 s to list) and `links` article links inside a deep layout."""
+    from monitor.sources.page import read_page
+    head = "".join(f'<link rel="alternate" type="application/rss+xml" href="/feed/{i}.xml">' for i in range(feeds))
+    cards = "".join(f'<p><a href="/news/{i}/children-returned-home-{i}">Children returned home, report {i}</a></p>'
+                    for i in range(links))
+    body = f"<html><head>{head}</head><body><nav><a href='/'>Home</a></nav>{'<div>' * 200}{cards}</body></html>"
+    page = read_page(body.encode(), "text/html", "https://ledger.example/news/", None, None, None)
+    return len(page.feeds), len(page.links)
+
+
+def test_heuristic_on_a_page_of_50000_feeds_and_16000_deep_links_is_linear():
+    assert finishes_within(20, _heuristic_listing, 50_000, 16_000) == (50_000, 16_000)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+import re
+
 import feedparser
 import pytest
 
+from monitor.markup import MAX_DEPTH, bounded
 from monitor.text import html_to_text, html_to_text_parsed
 from tests.conftest import CORPORA, FIXTURES
+from tests.support.hang import finishes_within
 
 CASES = [
     ("<p>Eleven <b>children</b> returned.</p><p>Second &amp; last.</p>", "Eleven children returned.\n\nSecond & last."),
@@ -38,3 +43,93 @@ def test_quick_path_agrees_with_the_parser_on_every_feed_fragment():
     assert fragments
     differ = [f for f in fragments if html_to_text(f) != html_to_text_parsed(f)]
     assert not differ, differ[:3]
+
+
+# --- hostile markup: linear time on any input (issue 10.2) ----------------------------------------
+
+def _open_tag_with_spaces(count: int) -> tuple[str, str]:
+    fragment = "Eleven children returned <a" + " " * count
+    return html_to_text(fragment), html_to_text_parsed(fragment)
+
+
+def test_an_open_tag_and_30000_spaces():
+    # The tag pattern backtracked quadratically: 16,000 spaces took 7 s.
+    assert finishes_within(15, _open_tag_with_spaces, 30_000) == ("Eleven children returned", "Eleven children returned")
+
+
+def _nested_fragment(count: int) -> str:
+    return html_to_text("<!-- lead --><p>" + "<div>" * count + "Eleven children returned." + "</div>" * count)
+
+
+def test_a_fragment_of_100000_nested_divs():
+    # An HTML parser's scope checks walk the stack of open elements: 40,000 nested took 7 s.
+    assert finishes_within(15, _nested_fragment, 100_000) == "Eleven children returned."
+
+
+HOSTILE = {  # markup an HTML5 tree builder (lexbor) reads in quadratic time (or memory), and how much
+    "nested divs": lambda n: "<div>" * n + "x",                                        # 40,000: 7 s
+    "divs in spans closed early": lambda n: "<span><div></span>" * n,                  # 20,000: 4 s
+    "options of one select": lambda n: "<select>" + "<option selected>x</option>" * n,  # 20,000: 5 s
+    "attributes of one tag": lambda n: "<p " + " ".join(f"a{i}=1" for i in range(n)) + ">x",  # 20,000: 1 s
+    "formatting left open": lambda n: "".join(f"<p><b id={i}>x</p>" for i in range(n)),  # 2,500: 4 s; 5,000: 4 GB
+}
+SIZES = {"nested divs": 100_000, "divs in spans closed early": 50_000, "options of one select": 50_000,
+         "attributes of one tag": 100_000, "formatting left open": 5_000}
+
+
+def _parse_hostile(name: str) -> tuple[int, int, bool]:
+    """(deepest element, elements, whether only tags were taken out) of the page as parsed."""
+    from monitor.markup import bounded
+    from monitor.text import parse_html
+    page = "<html><body>" + HOSTILE[name](SIZES[name]) + "</body></html>"
+    tree = parse_html(page.encode())
+    depth = {}
+    for node in tree.root.traverse(include_text=False):
+        depth[node.mem_id] = depth.get(node.parent.mem_id, 0) + 1 if node.parent is not None else 1
+    def untagged(markup):
+        return re.sub(r"<[^>]*>", "", markup)
+    return max(depth.values()), len(depth), untagged(bounded(page)) == untagged(page)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_markup_parses_in_linear_time(name):
+    deepest, elements, text_kept = finishes_within(15, _parse_hostile, name)
+    assert deepest <= MAX_DEPTH + 4  # html, body and the implied elements of a table
+    assert text_kept  # tags are taken out past the limits, never text
+
+
+def test_ordinary_pages_are_parsed_as_they_are():
+    """bounded() changes nothing on real pages (the corpus is 192 pages in CI; here, the fixtures)."""
+    from monitor import encoding
+    pages = [p for root in (FIXTURES, CORPORA / "article-extraction-benchmark") if root.is_dir()
+             for p in root.rglob("*") if p.name.endswith((".html", ".htm", ".html.gz"))]
+    assert pages
+    for path in pages:
+        data = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+        decoded = encoding.decode(data, "text/html")
+        text = decoded.text if decoded is not None else data.decode("utf-8", errors="replace")
+        assert bounded(text) is text, path
+
+
+SLOPPY = [  # valid or common markup, repeated: the model of the tree builder must not pile it up
+    "<table><tr><td>a<td>b<tr><td>c</table>",            # end tags left out, as HTML allows
+    "<table><tbody><tr><th>a<td><div>b</div></table>",
+    "<div><form><input></div></form>",                    # a form closed after its parent
+    "<ul><li>a<li><a href=/x>b</a><li>c</ul>",
+    "<dl><dt>a<dd>b<dt>c</dl>",
+    "<select><option>a<option selected>b<optgroup label=g><option>c</select>",
+    "<p><b>bold to the end of the paragraph</p>",        # re-created, three alike at most
+    "<p><font color=#333333 face=Arial>old style</p>",
+    "<li><a href='/story'>a link left open<li>",
+    "<button>a<button>b",
+    "<h2>title<h3>sub</h3>",
+    "<svg><g><path d='M0 0'/><circle r=1 /></g></svg>",
+    "<p>one<p>two<div>three</div>",
+    "<ruby>a<rt>b<rt>c</ruby>",
+]
+
+
+@pytest.mark.parametrize("pattern", SLOPPY)
+def test_sloppy_but_ordinary_markup_is_left_alone(pattern):
+    page = "<html><body>" + pattern * 2_000 + "</body></html>"
+    assert bounded(page) is page

@@ -41,6 +41,10 @@ def channels_test(obj: Context, name: str) -> None:
     from monitor.notify import DeliveryError, make_channel
 
     config = obj.config()
+    if name in config.unavailable_channels:
+        click.echo(f"error: {config.unavailable_channels[name]}; channel {name!r} cannot be used until it is set",
+                   err=True)
+        sys.exit(2)
     if name not in config.channels:
         raise click.UsageError(f"no channel named {name!r} (known: {', '.join(config.channels)})")
     renderer = Renderer(config.settings.timezone)

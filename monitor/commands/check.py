@@ -19,7 +19,7 @@ def check(obj: Context) -> None:
     """
     from monitor.store import Store
 
-    config = obj.config()
+    config = obj.config(strict=True)  # a ${VAR} that is not set is an error here, wherever it is used
     by_type: dict[str, int] = {}
     for source in config.sources:
         by_type[source.type] = by_type.get(source.type, 0) + 1

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from monitor.config import Config, ConfigError, load_config, resolve_config_path
+from monitor.config import DEFAULT_CONFIG_NAME, Config, ConfigError, load_config, resolve_config_path
 from monitor.dbfile import StoreError, explain, is_database_fault
 from monitor.fetch import Fetcher
 from monitor.logs import setup_logging
@@ -34,14 +34,25 @@ class Context:
         self.verbose = verbose
         self._config: Config | None = None
 
-    def config(self) -> Config:
-        """Load and validate sources.yaml once; a problem ends the command with exit code 2."""
+    def config(self, *, strict: bool = False) -> Config:
+        """Load and validate sources.yaml once; problems end the command with exit code 2, every one
+        of them printed (file, line, key). A ${VAR} that is not set in a source or a channel blocks
+        only that source or channel (a warning says so), unless `strict` (monitor check)."""
         if self._config is None:
             try:
-                self._config = load_config(self.config_path)
+                self._config = load_config(self.config_path, strict=strict)
             except ConfigError as exc:
-                click.echo(f"error: {exc}", err=True)
+                for line in exc.lines():
+                    click.echo(f"error: {line}", err=True)
+                hint = missing_file_hint(self.config_path, exc)
+                if hint:
+                    click.echo(f"hint: {hint}", err=True)
                 sys.exit(EXIT_USAGE)
+            for name, error in self._config.unavailable_sources.items():
+                click.echo(f"warning: {error}; source {name!r} is not polled until it is set", err=True)
+            for name, error in self._config.unavailable_channels.items():
+                click.echo(f"warning: {error}; channel {name!r} delivers nothing until it is set "
+                           f"(its digests wait)", err=True)
             # The configuration's secrets are the process's from here on: the log handler, the
             # store's error text and the digests redact them (monitor/secrets.py). Put back when
             # the command is done, for a caller that runs several commands in one process (tests).
@@ -51,6 +62,15 @@ class Context:
                 click_context.find_root().call_on_close(lambda: install(previous))
             setup_logging(self.log_format, self.verbose)
         return self._config
+
+
+def missing_file_hint(path: Path, error: ConfigError) -> str | None:
+    """How to get a configuration, when there is none where one was looked for."""
+    if not error.message.startswith("file not found"):
+        return None
+    if path == Path(DEFAULT_CONFIG_NAME):
+        return "'monitor init' writes a commented starter sources.yaml in this folder ('monitor init DIR' elsewhere)"
+    return f"'monitor --config {path} init' writes a commented starter configuration there"
 
 
 def optional_config(obj: Context) -> Config | None:
@@ -108,9 +128,7 @@ def open_store(config: Config, *, read_only: bool = False) -> Iterator[Store]:
 
 def make_fetcher(config: Config | None) -> Fetcher:
     """A Fetcher with the configured limits and User-Agent, or the defaults without a config."""
-    if config is None:
-        return Fetcher()
-    return Fetcher(config.settings.fetch, config.user_agent)
+    return Fetcher() if config is None else config.fetcher()
 
 
 def interval_text(seconds: float) -> str:

@@ -28,9 +28,12 @@ def sources_list(obj: Context) -> None:
     for source in config.sources:
         h = health.get(source.name) or SourceHealth(source.name, "new", None, None)
         status = "disabled" if not source.enabled else h.status
+        note = h.note or ""
+        if source.name in config.unavailable_sources:  # a ${VAR} of it is not set: not polled
+            status, note = "unavailable", config.unavailable_sources[source.name].message
         last_ok = h.last_ok.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if h.last_ok else "-"
         rows.append([source.name, source.type, interval_text(source.interval.total_seconds()), status,
-                     str(h.items), last_ok, h.note or ""])
+                     str(h.items), last_ok, note])
     click.echo(table(["source", "type", "every", "status", "items", "last ok (UTC)", "error"], rows))
 
 

@@ -19,7 +19,8 @@ from monitor.lang import detect_language
 
 from .morphology import DEFAULT_BACKEND, Backend
 from .normalize import TOKEN_RE, clean_display, normalize_tokens, squash_spaces
-from .query import Doc, Memo, Node, Phrase, Term, TopicSyntaxError, evaluate, leaves, parse_query
+from .query import (Doc, Memo, Node, Phrase, Term, TopicSyntaxError, evaluate, leaf_positions, leaves,
+                    parse_query)
 
 MARK = "**"
 SNIPPET_SENTENCES = 2
@@ -36,6 +37,9 @@ class Topic:
     exclude: Node | None = None
     terms: tuple[Term | Phrase, ...] = ()  # leaves of `node`, for reporting matched terms
     source: str = ""  # the topic file as written, comments included (explanations name clauses)
+    # Context words (NAME.context beside a shipped topic): the setting most news shares (children,
+    # Ukraine, Russia, places). A snippet marks only the other hits, those that decided the match.
+    context: tuple[Term | Phrase, ...] = ()
 
 
 @dataclass
@@ -92,13 +96,20 @@ def default_topic_names() -> list[str]:
 
 
 def default_topics(*, morphology: Backend = DEFAULT_BACKEND) -> list[Topic]:
-    """The topics shipped with the package (``*.topic`` files next to this module)."""
+    """The topics shipped with the package (``*.topic`` files next to this module, each with its
+    context words from ``NAME.context`` when there is one)."""
     pkg = resources.files(__package__)
-    return [
-        load_topic_file(f.removesuffix(".topic"), (pkg / f).read_text(encoding="utf-8"),
-                        morphology=morphology)
-        for f in DEFAULT_TOPIC_FILES
-    ]
+    topics = []
+    for f in DEFAULT_TOPIC_FILES:
+        name = f.removesuffix(".topic")
+        topic = load_topic_file(name, (pkg / f).read_text(encoding="utf-8"), morphology=morphology)
+        context_file = pkg / f"{name}.context"
+        if context_file.is_file():
+            words = compile_topic(f"{name} (context)", strip_comments(context_file.read_text(encoding="utf-8")),
+                                  morphology=morphology)
+            topic = dataclasses.replace(topic, context=words.terms)
+        topics.append(topic)
+    return topics
 
 
 # ---------------------------------------------------------------- articles
@@ -136,6 +147,7 @@ class Matcher:
         art = prepare(title, text, self._stem_cache)
         matched: list[str] = []
         hits: set[int] = set()
+        decisive: set[int] = set()  # the hits a snippet marks: not the topics' context words
         terms: dict[str, int] = {}
         for topic in self.topics:
             if topic.languages is not None and art.lang not in topic.languages:
@@ -149,11 +161,13 @@ class Matcher:
             matched.append(topic.name)
             hits.update(got)
             hit_set = set(got)
+            decisive.update(_decisive(topic, art.doc, memo, hit_set) or hit_set)
             # A label is reported when every leaf carrying it has a hit: the words of
             # '"з окупован*"~1' share that label, and "з" alone is not a matched term.
             firsts: dict[str, list[int | None]] = {}
             for leaf in topic.terms:
-                first = next((p for p in memo.get(leaf, ()) if p in hit_set), None)
+                got_leaf = memo.get(leaf)  # most of a long topic's words are not in a text
+                first = next((p for p in got_leaf if p in hit_set), None) if got_leaf else None
                 firsts.setdefault(leaf.label, []).append(first)
             for label, got_firsts in firsts.items():
                 if None not in got_firsts:
@@ -162,7 +176,36 @@ class Matcher:
         if not matched:
             return Classification(False, [], art.lang, [], "")
         ordered_terms = sorted(terms, key=terms.__getitem__)
-        return Classification(True, matched, art.lang, ordered_terms, snippet(art, hits))
+        return Classification(True, matched, art.lang, ordered_terms, snippet(art, decisive or hits))
+
+
+def _decisive(topic: Topic, doc: Doc, memo: Memo, hit_set: set[int]) -> set[int]:
+    """The hit positions that decided the match: those of a word that is not one of the topic's
+    context words, and every word of a phrase hit that has such a word ("Bring Kids Back": yes,
+    "to Russia": no). Empty for a topic without context words (the caller marks every hit)."""
+    if not topic.context:
+        return set()
+    context: set[int] = set()
+    context_memo: Memo = {}
+    for leaf in topic.context:
+        context.update(leaf_positions(leaf, doc, context_memo))
+    out: set[int] = set()
+    for leaf in topic.terms:
+        got = memo.get(leaf)
+        if not got:
+            continue  # not in the text: nothing to mark
+        positions = sorted(p for p in got if p in hit_set)
+        if not isinstance(leaf, Phrase):
+            out.update(p for p in positions if p not in context)
+            continue
+        run: list[int] = []
+        for position in positions + [-2]:  # runs of consecutive positions: one hit of the phrase each
+            if run and position != run[-1] + 1:
+                if any(p not in context for p in run):
+                    out.update(run)
+                run = []
+            run.append(position)
+    return out
 
 
 # ---------------------------------------------------------------- snippets

@@ -54,6 +54,11 @@ class WordMatch:
     forms: frozenset[str]
     stemmer: str | None = None
     stem: str = ""
+    heads: frozenset[str] = frozenset()  # first three letters of the forms: a quick "not here"
+
+    def __post_init__(self) -> None:
+        if not self.heads and self.forms:
+            object.__setattr__(self, "heads", frozenset(f[:3] for f in self.forms))
 
 
 def stemmer_for(word: str, backend: Backend) -> str | None:

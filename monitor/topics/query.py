@@ -13,13 +13,19 @@ Supported (everything else is a TopicSyntaxError naming the position):
   between neighbouring hits. ``NEAR/N`` works on any sub-expressions; when an operand is an
   AND/OR expression it must be in parentheses (otherwise the grouping would be surprising).
 * ``title:term``, ``title:(...)``: match in the title only.
+* ``de:term``, ``de:(...)``, ``cs_sk:(...)``: the words match only in a text of that language (or
+  those languages, joined by ``_``), as ``monitor.lang.detect_language`` tells it. For words that
+  mean something else in another language (Estonian ``last``, "child", is English "last").
+* Groups: ``@CHILD = ( ... )`` at the start of a line defines a group once; ``@CHILD`` anywhere
+  in the query (or a later group) stands for it, in parentheses. A definition is not part of the
+  query itself, and may come before or after its first use.
 """
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Union
 
 from luqum import tree
@@ -50,6 +56,7 @@ class Term:
     prefix: bool
     title_only: bool
     match: WordMatch
+    langs: frozenset[str] | None = None  # only in texts of these languages (None: any)
 
 
 @dataclass(frozen=True, eq=False)  # identity hash: fast memo key; equal leaves are interned
@@ -62,11 +69,19 @@ class Phrase:
 @dataclass(frozen=True)
 class And:
     children: tuple[Node, ...]
+    # Where the expression is written in the query (start, end), for explanations; not compared.
+    span: tuple[int, int] | None = field(default=None, compare=False)
+    # On the root of a parsed query: its words arranged for one pass over a text (LeafIndex).
+    index: LeafIndex | None = field(default=None, compare=False, repr=False)
+    group: str | None = field(default=None, compare=False)  # the @NAME it was written as
 
 
 @dataclass(frozen=True)
 class Or:
     children: tuple[Node, ...]
+    span: tuple[int, int] | None = field(default=None, compare=False)
+    index: LeafIndex | None = field(default=None, compare=False, repr=False)
+    group: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -138,20 +153,88 @@ def _mask_near(query: str) -> str:
     return '"'.join(parts)
 
 
-def parse_query(topic: str, query: str, backend: Backend = DEFAULT_BACKEND) -> Node:
-    if not query.strip():
-        raise TopicSyntaxError(topic, 0, "empty query")
+_GROUP_DEF_RE = re.compile(r"^[ \t]*@([A-Za-z][A-Za-z0-9_]*)[ \t]*=[ \t\r\n]*", re.MULTILINE)
+_GROUP_NAME_RE = re.compile(r"@[A-Za-z][A-Za-z0-9_]*")
+# Field names that restrict words to texts of a language: the codes detect_language returns.
+LANGUAGE_FIELDS = frozenset({"en", "uk", "ru", "pl", "de", "fr", "it", "es", "pt", "cs", "sk", "ro",
+                             "nl", "lt", "lv", "et", "fi"})
+
+
+def _closing_paren(query: str, start: int) -> int:
+    """Index of the ``)`` matching the ``(`` at `start` (quotes respected), or -1."""
+    depth, in_quote, i = 0, False, start
+    while i < len(query):
+        c = query[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_quote:
+            in_quote = c != '"'
+        elif c == '"':
+            in_quote = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def _blank(text: str) -> str:
+    """Spaces for every character but line breaks: positions and line numbers stay as written."""
+    return re.sub(r"[^\r\n]", " ", text)
+
+
+def split_groups(topic: str, query: str) -> tuple[str, dict[str, tuple[int, int]]]:
+    """The query with its ``@NAME = (...)`` definitions blanked out, and each group's body span."""
+    groups: dict[str, tuple[int, int]] = {}
+    out, cur = [], 0
+    for m in _GROUP_DEF_RE.finditer(query):
+        if m.start() < cur:
+            continue  # inside a previous definition
+        name, open_at = m.group(1), m.end()
+        if open_at >= len(query) or query[open_at] != "(":
+            raise TopicSyntaxError(topic, open_at, f"group @{name}: its definition must be in parentheses")
+        close_at = _closing_paren(query, open_at)
+        if close_at < 0:
+            raise TopicSyntaxError(topic, open_at, "unbalanced parenthesis")
+        if name in groups:
+            raise TopicSyntaxError(topic, m.start(), f"group @{name} is defined twice")
+        groups[name] = (open_at, close_at + 1)
+        out += [query[cur:m.start()], _blank(query[m.start():close_at + 1])]
+        cur = close_at + 1
+    out.append(query[cur:])
+    return "".join(out), groups
+
+
+def _luqum(topic: str, query: str) -> tree.Item:
     _check_quotes_and_parens(topic, query)
     try:
-        parsed = luqum_parse(_mask_near(query))
+        return luqum_parse(_mask_near(query))
     except ParseError as err:
         msg = str(err)
         m = _LUQUM_POS_RE.search(msg)
-        pos = int(m.group(1)) if m else len(query)
+        pos = int(m.group(1)) if m else len(query.rstrip())
         msg = re.sub(r"^Syntax error in input : |(?: at position \d+| at the end)?!?$", "", msg)
         msg = re.sub(r"\s+", " ", msg).replace(" (maybe due to unmatched parenthesis)", "")
         raise TopicSyntaxError(topic, pos, msg.strip() or "syntax error") from None
-    return _Converter(topic, query, backend).convert(parsed, title_only=False)
+
+
+def parse_query(topic: str, query: str, backend: Backend = DEFAULT_BACKEND) -> Node:
+    if not query.strip():
+        raise TopicSyntaxError(topic, 0, "empty query")
+    main, spans = split_groups(topic, query) if "@" in query else (query, {})
+    if not main.strip():
+        raise TopicSyntaxError(topic, len(query.rstrip()), "empty query (only @group definitions)")
+    # Each group is parsed in place (the rest of the text blanked), so positions stay the file's.
+    groups = {name: _luqum(topic, _blank(query[:a]) + query[a:b] + _blank(query[b:]))
+              for name, (a, b) in spans.items()}
+    root = _Converter(topic, query, backend, groups).convert(_luqum(topic, main), title_only=False)
+    if isinstance(root, (And, Or)):
+        root = replace(root, index=LeafIndex(root))
+    return root
 
 
 @dataclass
@@ -159,12 +242,16 @@ class _Converter:
     topic: str
     query: str
     backend: Backend
+    groups: dict[str, tree.Item] = field(default_factory=dict)  # @NAME → its parsed body
     # One object per distinct leaf, so repeated groups are evaluated once per document.
     interned: dict[tuple, Term | Phrase] = field(default_factory=dict)
+    expanded: dict[tuple, Node] = field(default_factory=dict)  # (group, title_only, langs) → node
+    expanding: list[str] = field(default_factory=list)
+    langs: frozenset[str] | None = None  # the language field being converted, if any
 
     def intern(self, leaf: Term | Phrase) -> Term | Phrase:
         key = (type(leaf), leaf.label, leaf.title_only,
-               tuple(map(id, leaf.words)) if isinstance(leaf, Phrase) else (leaf.word, leaf.prefix))
+               tuple(map(id, leaf.words)) if isinstance(leaf, Phrase) else (leaf.word, leaf.prefix, leaf.langs))
         return self.interned.setdefault(key, leaf)
 
     def error(self, item: tree.Item, message: str) -> TopicSyntaxError:
@@ -172,11 +259,15 @@ class _Converter:
 
     def convert(self, item: tree.Item, title_only: bool) -> Node:
         if isinstance(item, (tree.Group, tree.FieldGroup)):
-            return self.convert(item.expr, title_only)
+            node = self.convert(item.expr, title_only)
+            if isinstance(node, (And, Or)) and item.pos is not None:
+                node = replace(node, span=(item.pos, item.pos + item.size))
+            return node
+        span = (item.pos, item.pos + item.size) if item.pos is not None else None
         if isinstance(item, tree.AndOperation):
-            return And(tuple(self.convert(c, title_only) for c in item.children))
+            return And(tuple(self.convert(c, title_only) for c in item.children), span)
         if isinstance(item, tree.OrOperation):
-            return Or(tuple(self.convert(c, title_only) for c in item.children))
+            return Or(tuple(self.convert(c, title_only) for c in item.children), span)
         if isinstance(item, (tree.Not, tree.Prohibit)):
             return Not(self.convert(item.a, title_only))
         if isinstance(item, tree.Plus):
@@ -186,8 +277,19 @@ class _Converter:
         if isinstance(item, tree.UnknownOperation):
             return self.implicit(item, title_only)
         if isinstance(item, tree.SearchField):
-            if item.name.lower() != "title":
-                raise self.error(item, f"unknown field {item.name!r} (only title: is supported)")
+            name = item.name.lower()
+            codes = frozenset(name.split("_"))
+            if codes <= LANGUAGE_FIELDS:
+                if self.langs is not None:
+                    raise self.error(item, "nested language field")
+                self.langs = codes
+                try:
+                    return self.convert(item.expr, title_only)
+                finally:
+                    self.langs = None
+            if name != "title":
+                known = ", ".join(sorted(LANGUAGE_FIELDS))
+                raise self.error(item, f"unknown field {item.name!r} (title: or a language: {known})")
             if title_only:
                 raise self.error(item, "nested field")
             return self.convert(item.expr, title_only=True)
@@ -206,6 +308,8 @@ class _Converter:
                 return words[0]
             return self.intern(Phrase(item.value, tuple(words), title_only))
         if isinstance(item, tree.Word):
+            if item.value.startswith("@"):
+                return self.group(item, title_only)
             return self.word(item, title_only)
         kind = type(item).__name__.lower()
         raise self.error(item, f"unsupported syntax ({kind})")
@@ -237,6 +341,27 @@ class _Converter:
             i += 2
         return out[0] if len(out) == 1 else And(tuple(out))
 
+    def group(self, item: tree.Word, title_only: bool) -> Node:
+        name = item.value[1:]
+        if not _GROUP_NAME_RE.fullmatch(item.value):
+            raise self.error(item, f"not a group name: {item.value!r}")
+        if name not in self.groups:
+            raise self.error(item, f"unknown group @{name} (define it with @{name} = ( ... ))")
+        if name in self.expanding:
+            raise self.error(item, f"group @{name} refers to itself")
+        key = (name, title_only, self.langs)
+        node = self.expanded.get(key)
+        if node is None:
+            self.expanding.append(name)
+            try:
+                node = self.convert(self.groups[name], title_only)
+            finally:
+                self.expanding.pop()
+            if isinstance(node, (And, Or)):
+                node = replace(node, group=name)
+            self.expanded[key] = node
+        return node
+
     def phrase_words(self, item: tree.Phrase, title_only: bool, label: str = "") -> list[Term]:
         raw = item.value[1:-1]
         words = [self.term(w, item, title_only, label) for w in re.findall(r"[^\s]+", raw)]
@@ -264,13 +389,16 @@ class _Converter:
             is_prefix = prefix and i == len(words) - 1
             shown = label or (text if len(words) == 1 else w + "*" * is_prefix)
             match = WordMatch(frozenset()) if is_prefix else word_match(w, self.backend)
-            terms.append(self.intern(Term(shown, w, is_prefix, title_only, match)))
+            terms.append(self.intern(Term(shown, w, is_prefix, title_only, match, self.langs)))
         return terms[0] if len(terms) == 1 else self.intern(Phrase(text, tuple(terms), title_only))
 
 
 # ---------------------------------------------------------------- evaluation
 
 TITLE_GAP = 100_000  # text positions start after the title plus this gap: no NEAR across them
+# Articles and prepositions French and Italian write with an apostrophe before a vowel.
+ELISIONS = frozenset({"l", "d", "qu", "j", "n", "s", "c", "m", "t", "dell", "all", "dall", "nell",
+                      "sull", "coll", "un", "quest", "quell", "lorsqu", "puisqu", "jusqu"})
 
 
 @dataclass
@@ -280,8 +408,10 @@ class Doc:
     tokens: list[str]
     title_len: int
     stem_cache: dict[tuple[str, str], str]
+    lang: str = "und"  # detect_language's code: language-field terms match only in their language
     index: dict[str, list[int]] = field(init=False)
     vocab: list[str] = field(init=False)
+    _heads: set[str] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         index: dict[str, list[int]] = {}
@@ -290,8 +420,22 @@ class Doc:
             index.setdefault(tok, []).append(pos)
         for pos, tok in enumerate(self.tokens[n:], n + TITLE_GAP):
             index.setdefault(tok, []).append(pos)
+        # French and Italian elisions: "d'enfants", "l'Ucraina" are also found as the word itself.
+        for word in [w for w in index if "'" in w]:
+            head, _, tail = word.partition("'")
+            if head in ELISIONS and tail:
+                got = index.get(tail)
+                index[tail] = sorted(got + index[word]) if got else index[word]
         self.index = index
         self.vocab = sorted(index)
+
+    @property
+    def heads(self) -> set[str]:
+        """Every word's first 1, 2 and 3 letters: a quick "not in this text" for a query word."""
+        if self._heads is None:
+            v = self.vocab
+            self._heads = {w[:3] for w in v} | {w[:2] for w in v} | {w[:1] for w in v}
+        return self._heads
 
     def position(self, i: int) -> int:
         return i if i < self.title_len else i + TITLE_GAP
@@ -310,14 +454,22 @@ class Doc:
 
 
 Positions = list[int]  # sorted; [] = matched but holds no positions (e.g. a NOT)
-Memo = dict[Union[Term, Phrase], Positions]
+# Leaves → their positions; id() of other nodes → their result (None: no match).
+Memo = dict[Union[Term, Phrase, int], Union[Positions, None]]
 
 
 def _term_positions(term: Term, doc: Doc) -> Positions:
+    if term.langs is not None and doc.lang not in term.langs:
+        return []
+    heads = doc.heads
     if term.prefix:
+        if term.word[:3] not in heads:
+            return []  # most query words share no first three letters with any word of the text
         words: list[str] = doc.starting_with(term.word)
     else:
         m = term.match
+        if m.heads.isdisjoint(heads) and not (m.stemmer and m.stem[:3] in heads):
+            return []
         words = [f for f in m.forms if f in doc.index]
         if m.stemmer:
             # Snowball stems are (nearly) prefixes of their words: only look at candidates.
@@ -335,14 +487,90 @@ def _term_positions(term: Term, doc: Doc) -> Positions:
     return out
 
 
+def _positions_of(term: Term, words: list[str], doc: Doc) -> Positions:
+    if term.langs is not None and doc.lang not in term.langs:
+        return []
+    if len(words) == 1:
+        out = doc.index[words[0]]
+    else:
+        out = sorted(p for w in words for p in doc.index[w])
+    if term.title_only:
+        out = [p for p in out if p < doc.title_len]
+    return out
+
+
+_PREFILLED = "prefilled"  # memo key: every word of the query that is in the text is in the memo
+
+
+class LeafIndex:
+    """The words of a compiled query arranged so that a text's vocabulary is read once: each
+    text word is looked up (its forms, its first three letters for prefixes, its stem) rather
+    than each of the query's words searched for in the text. The cost then follows the text's
+    size, not the query's: a topic may list many languages' words."""
+
+    def __init__(self, root: Node):
+        terms: dict[Term, None] = {}
+        self.phrases: dict[Term, list[Phrase]] = {}  # phrases by their first word
+        for leaf in dict.fromkeys(leaves(root)):
+            if isinstance(leaf, Phrase):
+                self.phrases.setdefault(leaf.words[0], []).append(leaf)
+            for t in leaf.words if isinstance(leaf, Phrase) else (leaf,):
+                terms[t] = None
+        self.by_form: dict[str, list[Term]] = {}
+        self.by_head: dict[str, list[Term]] = {}  # prefix words by their first three letters
+        self.by_stem_head: dict[str, list[Term]] = {}  # stemmed words by their stem's first three
+        self.short: list[Term] = []  # shorter prefixes and stems: searched for as before
+        for t in terms:
+            if t.prefix:
+                if len(t.word) >= 3:
+                    self.by_head.setdefault(t.word[:3], []).append(t)
+                else:
+                    self.short.append(t)
+                continue
+            for form in t.match.forms:
+                self.by_form.setdefault(form, []).append(t)
+            if t.match.stemmer:
+                if len(t.match.stem) >= 3:
+                    self.by_stem_head.setdefault(t.match.stem[:3], []).append(t)
+                else:
+                    self.short.append(t)
+
+    def prefill(self, doc: Doc, memo: Memo) -> None:
+        found: dict[Term, list[str]] = {}
+        by_form, by_head, by_stem_head = self.by_form, self.by_head, self.by_stem_head
+        for w in doc.vocab:
+            for t in by_form.get(w, ()):
+                found.setdefault(t, []).append(w)
+            head = w[:3]
+            for t in by_head.get(head, ()):
+                if w.startswith(t.word):
+                    found.setdefault(t, []).append(w)
+            for t in by_stem_head.get(head, ()):
+                m = t.match
+                if w not in m.forms and doc.stem_of(m.stemmer, w) == m.stem:
+                    found.setdefault(t, []).append(w)
+        for t, words in found.items():
+            memo[t] = _positions_of(t, words, doc)
+        for t in self.short:
+            if t not in found:
+                memo[t] = _term_positions(t, doc)
+        memo[_PREFILLED] = []
+        phrases = self.phrases
+        for t in [t for t in memo if t in phrases]:  # a phrase can only start with a word found
+            if memo[t]:
+                for phrase in phrases[t]:
+                    leaf_positions(phrase, doc, memo)
+
+
 def leaf_positions(leaf: Term | Phrase, doc: Doc, memo: Memo) -> Positions:
     got = memo.get(leaf)
     if got is not None:
         return got
+    prefilled = _PREFILLED in memo
     if isinstance(leaf, Term):
-        out = _term_positions(leaf, doc)
+        out = [] if prefilled else _term_positions(leaf, doc)
     else:
-        per_word = [_term_positions(w, doc) for w in leaf.words]
+        per_word = [(memo.get(w) or []) if prefilled else _term_positions(w, doc) for w in leaf.words]
         out = []
         if all(per_word):
             rest = [set(p) for p in per_word[1:]]
@@ -362,14 +590,34 @@ def _near(a: Positions, b: Positions, distance: int) -> Positions:
     return sorted(set(close(a, b)) | set(close(b, a)))
 
 
+_UNSEEN = object()
+
+
 def evaluate(node: Node, doc: Doc, memo: Memo) -> Positions | None:
     """None when the node does not match; otherwise the positions of the hits that make it match."""
+    index = getattr(node, "index", None)
+    if index is not None and _PREFILLED not in memo:
+        index.prefill(doc, memo)
+    return _eval(node, doc, memo)
+
+
+def _eval(node: Node, doc: Doc, memo: Memo) -> Positions | None:
     if isinstance(node, (Term, Phrase)):
         return leaf_positions(node, doc, memo) or None
+    # A group (@NAME) is one node used in many places: evaluated once per document. Keyed by
+    # identity (a node's own hash would walk its whole subtree).
+    key = id(node)
+    got = memo.get(key, _UNSEEN)
+    if got is _UNSEEN:
+        got = memo[key] = _evaluate_inner(node, doc, memo)
+    return got
+
+
+def _evaluate_inner(node: Node, doc: Doc, memo: Memo) -> Positions | None:
     if isinstance(node, And):
         hits: set[int] = set()
         for child in node.children:
-            got = evaluate(child, doc, memo)
+            got = _eval(child, doc, memo)
             if got is None:
                 return None
             hits.update(got)
@@ -377,18 +625,29 @@ def evaluate(node: Node, doc: Doc, memo: Memo) -> Positions | None:
     if isinstance(node, Or):
         hits = set()
         matched = False
+        prefilled = _PREFILLED in memo
         for child in node.children:
-            got = evaluate(child, doc, memo)
-            if got is not None:
-                matched = True
-                hits.update(got)
+            if isinstance(child, (Term, Phrase)):  # inlined: groups are long lists of words
+                got = memo.get(child)
+                if got is None:
+                    if prefilled:
+                        continue  # a word (or phrase) the text does not have
+                    got = leaf_positions(child, doc, memo)
+                if not got:
+                    continue
+            else:
+                got = _eval(child, doc, memo)
+                if got is None:
+                    continue
+            matched = True
+            hits.update(got)
         return sorted(hits) if matched else None
     if isinstance(node, Not):
-        return None if evaluate(node.child, doc, memo) is not None else []
-    left = evaluate(node.left, doc, memo)
+        return None if _eval(node.child, doc, memo) is not None else []
+    left = _eval(node.left, doc, memo)
     if not left:
         return None
-    right = evaluate(node.right, doc, memo)
+    right = _eval(node.right, doc, memo)
     if not right:
         return None
     return _near(left, right, node.distance) or None
