@@ -55,11 +55,27 @@ _CLOSES_P = frozenset("address article aside blockquote center details dialog di
 _HEADINGS = frozenset("h1 h2 h3 h4 h5 h6".split())
 _TABLE_PARTS = frozenset("td th tr tbody thead tfoot caption colgroup col".split())
 _SECTIONS = ("tbody", "thead", "tfoot")
+_TABLE_CONTEXT = frozenset("table tbody thead tfoot tr colgroup".split())  # a current node where a table is read
 # Everything else opens an element and closes nothing (by the rules followed here): most tags.
+# In SVG and MathML, where these are HTML again (integration points), and the HTML tags that end
+# SVG or MathML content wherever they appear (<font> with a color, face or size).
+_SVG_INTEGRATION = frozenset("foreignobject desc title".split())
+_MATH_INTEGRATION = frozenset("mi mo mn ms mtext".split())
+_HTML_ENCODING = re.compile(r"""encoding[\t\n\f\r ]*+=[\t\n\f\r ]*+["']?(?:text/html|application/xhtml\+xml)["'\t\n\f\r /]""",
+                            re.IGNORECASE)
+HTML, SVG, MATHML, SVG_HTML, MATHML_HTML = range(5)  # what each open element is: integration points last
+_BREAKOUT = frozenset("b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr i img li "
+                      "listing menu meta nobr ol p pre ruby s small span strong strike sub sup table tt u ul "
+                      "var".split())
 # Names with positions kept in the lists of special elements and scope boundaries.
 _INDEXED = _SPECIAL | _SCOPE | {"button", "svg", "math"}
 _NOT_PLAIN = _VOID | _IGNORED | _RAW_TEXT | _FORMATTING | _MARKERS | _SPECIAL | _SCOPE | _CLOSES_P | _TABLE_PARTS | {
     "button", "option", "optgroup", "select", "svg", "math", "plaintext"}
+
+
+def _font_breaks_out(attributes: str) -> bool:
+    return any(attribute.split("=", 1)[0].strip().lower() in ("color", "face", "size")
+               for attribute in _ATTRIBUTES.findall(attributes))
 
 
 def bounded(markup: str) -> str:
@@ -87,11 +103,12 @@ class _Bounds:
         self.orphan_count: dict[str, int] = {}
         self.dropped: dict[str, int] = {}          # start tags deleted whose end tag is still to come
         self.cuts: list[tuple[int, int, str]] = []
-        self.foreign = 0                           # open <svg> and <math> elements
+        self.foreign: list[int] = []               # HTML, SVG, MATHML, or an integration point
 
     def run(self) -> str:
         text, find = self.markup, _TOKEN.search
         names, keys, spans, at, dropped = self.names, self.keys, self.spans, self.at, self.dropped
+        foreign = self.foreign
         special, li_stops, scope, button = self.special, self.li_stops, self.scope, self.button
         pos = 0
         while True:
@@ -115,22 +132,27 @@ class _Bounds:
                     names.pop()
                     keys.pop()
                     spans.pop()
+                    foreign.pop()
                     if name in _INDEXED:
                         for positions in (special, li_stops, scope, button):
                             if positions and positions[-1] == i:
                                 positions.pop()
-                        if name == "svg" or name == "math":
-                            self.foreign -= 1
                 else:
                     self._end_tag(name, start, pos)
                 continue
             if len(attributes) > 2 * MAX_ATTRIBUTES and len(_ATTRIBUTES.findall(attributes)) > MAX_ATTRIBUTES:
                 self.cuts.append((start, pos, f"<{name}/>" if self_closing else f"<{name}>"))
                 attributes = ""
-            if self.foreign:  # foreign content (SVG, MathML): any tag but <x/> nests
-                if not self_closing:
-                    self._push(name, None, start, pos)
-            elif name not in _NOT_PLAIN:
+            if foreign and (foreign[-1] == SVG or foreign[-1] == MATHML):  # in SVG or MathML content
+                if name not in _BREAKOUT and not (name == "font" and _font_breaks_out(attributes)):
+                    if not self_closing:  # any tag but <x/> nests
+                        self._push(name, None, start, pos, foreign[-1], attributes)
+                    continue
+                i = len(names)  # an HTML tag: the SVG or MathML elements around it end first
+                while i and (foreign[i - 1] == SVG or foreign[i - 1] == MATHML):
+                    i -= 1
+                self._pop_to(i)
+            if name not in _NOT_PLAIN:
                 if len(names) + len(self.orphans) >= MAX_DEPTH:
                     self._drop(name, start, pos)
                 else:
@@ -138,7 +160,8 @@ class _Bounds:
                     names.append(name)
                     keys.append(None)
                     spans.append((start, pos))
-            elif self._start_tag(name, attributes, start, pos):
+                    foreign.append(HTML)
+            elif self._start_tag(name, attributes, start, pos, self_closing):
                 break  # <plaintext>: the rest is text
             elif name in _RAW_TEXT:
                 pos = self._skip_raw_text(name, pos)
@@ -177,9 +200,9 @@ class _Bounds:
 
     # --- start tags ---------------------------------------------------------------------------
 
-    def _start_tag(self, name: str, attributes: str, start: int, end: int) -> bool:
+    def _start_tag(self, name: str, attributes: str, start: int, end: int, self_closing: str = "") -> bool:
         """Model one start tag in an HTML context; True when the rest of the document is text."""
-        if name in _IGNORED or name in _RAW_TEXT:
+        if name in _IGNORED or name in _RAW_TEXT or (self_closing and name in ("svg", "math")):
             return False
         if name in _TABLE_PARTS:
             self._table_part(name, start, end)
@@ -193,7 +216,7 @@ class _Bounds:
         if len(self.names) + len(self.orphans) >= MAX_DEPTH:
             self._drop(name, start, end)
             return False
-        if name == "form" and self.at.get("form") and not self.at.get("template"):
+        if name == "form" and self.at.get("form") and not self._html_templates():
             return False  # no form inside a form: the tag is ignored
         if name in ("option", "optgroup") and self.options:
             self.options[-1] += 1
@@ -211,6 +234,10 @@ class _Bounds:
         elif name in ("option", "optgroup"):
             if self.names and self.names[-1] == "option":
                 self._pop_to(len(self.names) - 1)
+        elif name == "table" and self.names[-1:] and self.names[-1] in _TABLE_CONTEXT and self.at.get("table"):
+            templates = self._html_templates()
+            if not templates or templates[-1] < self.at["table"][-1]:
+                self._pop_to(self.at["table"][-1])  # a table straight in a table closes it
         elif name == "button":  # a <button> open in scope is closed first
             last = self.at.get("button")
             if last and (not self.scope or self.scope[-1] < last[-1]):
@@ -230,7 +257,7 @@ class _Bounds:
         return name == "plaintext"
 
     def _table_part(self, name: str, start: int, end: int) -> None:
-        tables, templates = self.at.get("table"), self.at.get("template")
+        tables, templates = self.at.get("table"), self._html_templates()
         if not tables or (templates and templates[-1] > tables[-1]):
             if templates:  # inside <template> these are ordinary elements
                 self._push(name, None, start, end)
@@ -254,6 +281,9 @@ class _Bounds:
                 self._pop_to(table + 1, implied=("tbody", name), start=start, end=end)
         else:  # a section, caption, colgroup, or col (which opens a colgroup)
             self._pop_to(table + 1, implied=("colgroup" if name == "col" else name,), start=start, end=end)
+
+    def _html_templates(self) -> list[int]:
+        return [i for i in self.at.get("template") or () if not self.foreign[i]]
 
     def _last_of(self, names: tuple[str, ...], floor: int) -> int | None:
         best = None
@@ -301,8 +331,10 @@ class _Bounds:
                 self._pop_to(last, own=True)
             return
         if name == "table" or name in _TABLE_PARTS:  # closes whatever is open inside, within the table
-            tables, templates = self.at.get("table"), self.at.get("template")
-            floor = max(templates[-1] if templates else -1, -1 if name == "table" or not tables else tables[-1])
+            tables, templates = self.at.get("table"), self._html_templates()
+            if name != "table" and not tables:
+                return  # outside a table the tree builder ignores them
+            floor = max(templates[-1] if templates else -1, -1 if name == "table" else tables[-1])
             if last > floor:
                 self._pop_to(last, own=True)
             return
@@ -318,7 +350,7 @@ class _Bounds:
 
     # --- the stack ----------------------------------------------------------------------------
 
-    def _push(self, name: str, key: str | None, start: int, end: int) -> None:
+    def _push(self, name: str, key: str | None, start: int, end: int, space: int = HTML, attributes: str = "") -> None:
         if len(self.names) + len(self.orphans) >= MAX_DEPTH:
             self._drop(name, start, end)
             return
@@ -340,8 +372,14 @@ class _Bounds:
             self.markers.append(len(self.orphans))
         if name == "select":
             self.options.append(0)
-        elif name == "svg" or name == "math":
-            self.foreign += 1
+        if space == SVG:
+            space = SVG_HTML if name in _SVG_INTEGRATION else SVG
+        elif space == MATHML:
+            space = MATHML_HTML if name in _MATH_INTEGRATION or (
+                name == "annotation-xml" and _HTML_ENCODING.search(attributes + " ")) else MATHML
+        else:
+            space = SVG if name == "svg" else MATHML if name == "math" else HTML
+        self.foreign.append(space)
 
     def _drop(self, name: str, start: int, end: int) -> None:
         self.cuts.append((start, end, ""))
@@ -375,8 +413,7 @@ class _Bounds:
                     self._forget_orphan(len(self.orphans) - 1)
             if name == "select":
                 self.options.pop()
-            elif name == "svg" or name == "math":
-                self.foreign -= 1
+            self.foreign.pop()
             if key is not None and not (own and i == index):
                 self._orphan(name, key, span)
         for k, name in enumerate(implied):  # elements the tree builder supplies (<tbody>, <tr>), then the tag's own

@@ -60,6 +60,8 @@ API_LIMIT = 200
 FEED_ENTRIES = 50
 DISCOVERY_SECONDS = 60
 FACETS_SECONDS = 30
+READ_CACHE_MB = 64      # the web connection's page cache, at most
+READ_MMAP_MB = 1024     # how much of the database file it maps
 _PUBLIC = ("/login", "/static/", "/healthz")
 _MACHINE = ("/api/", "/feed.atom")
 ATOM = "http://www.w3.org/2005/Atom"
@@ -77,6 +79,10 @@ class Web:
         self.config_error: str | None = None
         self.store = store if store is not None else Store(config.database_path)
         self._owns_store = store is None
+        # This connection reads far more than it writes: the story list visits every matched item, so
+        # its pages stay in a larger cache and are read through a memory map (the file, not a copy).
+        self.store.db.execute(f"PRAGMA cache_size = -{READ_CACHE_MB * 1024}")
+        self.store.db.execute(f"PRAGMA mmap_size = {READ_MMAP_MB * 1024 * 1024}")
         self.keys = Keys(password)
         self.now = now
         self.page_size = page_size or config.settings.web.page_size

@@ -19,8 +19,9 @@ from datetime import date, timedelta
 from monitor.clock import from_iso
 from monitor.store import Store
 
-# How a story sorts: its lead's date, then the lead's id; unique, so it is also the cursor.
-_SORT_KEY = "coalesce(i.published, i.first_seen) || printf('%012d', i.id)"
+# How a story sorts: its lead's date (published, else first seen), then its id; unique, so the
+# pair is also the cursor.
+_DAY = "coalesce(i.published, i.first_seen)"
 _WORD = re.compile(r'"([^"]*)"?|(\S+)')
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -102,18 +103,20 @@ def fts_query(text: str) -> str | None:
     return " ".join(parts) or None
 
 
-def encode_cursor(sort_key: str) -> str:
-    return base64.urlsafe_b64encode(sort_key.encode()).decode().rstrip("=")
+def encode_cursor(day: str, story_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{day}|{story_id}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> str:
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    """(the last listed story's date, its id) from a cursor this server handed out."""
     try:
         key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadQuery("cursor is not one this server handed out") from None
-    if not re.fullmatch(r"[0-9T:+\-.Z ]{4,40}\d{12}", key):
+    match = re.fullmatch(r"([0-9T:+\-.Z ]{4,40})\|(\d{1,18})", key)
+    if not match:
         raise BadQuery("cursor is not one this server handed out")
-    return key
+    return match.group(1), int(match.group(2))
 
 
 @dataclass(frozen=True)
@@ -168,21 +171,23 @@ def list_stories(store: Store, filters: Filters, labelled: dict[str, list[int]],
     where, params = _where(filters, labelled)
     having = ""
     if cursor is not None:
-        having = "HAVING sort_key < :cursor"
-        params["cursor"] = decode_cursor(cursor)
-    grouped = f"""SELECT i.story_id AS story, min({_SORT_KEY}) AS sort_key
-                  FROM matches m JOIN items i ON i.id = m.item_id
+        having = "HAVING day < :day OR (day = :day AND story < :story)"
+        params["day"], params["story"] = decode_cursor(cursor)
+    # The matches drive the scan (CROSS JOIN keeps them outer: far fewer rows than items); with
+    # min() the only aggregate, SQLite takes i.id from the row where the minimum is reached: the lead.
+    grouped = f"""SELECT i.story_id AS story, i.id AS lead, min({_DAY}) AS day
+                  FROM matches m CROSS JOIN items i ON i.id = m.item_id
                   {'WHERE ' + ' AND '.join(where) if where else ''}
                   GROUP BY i.story_id {having}"""
     total_column = ", count(*) OVER () AS total" if count else ""
     params.update(limit=limit + 1, offset=offset)
-    rows = store.db.execute(f"""SELECT story, sort_key{total_column} FROM ({grouped})
-                                ORDER BY sort_key DESC LIMIT :limit OFFSET :offset""", params).fetchall()
+    rows = store.db.execute(f"""SELECT story, lead, day{total_column} FROM ({grouped})
+                                ORDER BY day DESC, story DESC LIMIT :limit OFFSET :offset""", params).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
-    total = (rows[0][2] if rows else (_count(store, grouped, params) if offset else 0)) if count else None
-    return Listing(story_ids=[row[0] for row in rows], lead_ids={row[0]: int(row[1][-12:]) for row in rows},
-                   total=total, next_cursor=encode_cursor(rows[-1][1]) if more and rows else None)
+    total = (rows[0][3] if rows else (_count(store, grouped, params) if offset else 0)) if count else None
+    return Listing(story_ids=[row[0] for row in rows], lead_ids={row[0]: row[1] for row in rows},
+                   total=total, next_cursor=encode_cursor(rows[-1][2], rows[-1][0]) if more and rows else None)
 
 
 def _count(store: Store, grouped: str, params: dict) -> int:

@@ -35,7 +35,9 @@ class EmbeddedServer(uvicorn.Server):
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket (port 0: any free port; `address()` tells which)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say TCP,
+    # and with Nagle on, each keep-alive response's body waited ~40 ms for the headers' ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
