@@ -26,7 +26,8 @@ MAX_ATTRIBUTES = 256   # attributes of one tag
 
 # The attributes of a tag as the tokenizer reads them (a quoted value may hold '>'), possessive
 # throughout: one attempt reads to the tag's end, never back.
-_ATTRIBUTE = r"""[^\t\n\f\r />][^\t\n\f\r /=>]*+(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+'|[^\t\n\f\r >]*+))?+"""
+_ATTRIBUTE = (r"""[^\t\n\f\r />][^\t\n\f\r /=>]*+"""  # a name, then perhaps = and a value
+              r"""(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+'|[^\t\n\f\r >]*+))?+""")
 # After '<': a whole start or end tag (1: "/" of an end tag, 2: the name, 3: the attributes, 4: "/"
 # of <x/>); or the opening of a comment (5); of a doctype or bogus comment (`<!`, `<?`, `</` and no
 # letter); or a tag the end of the document cuts off (6: its first letter, nothing after it counts).
@@ -55,20 +56,19 @@ _CLOSES_P = frozenset("address article aside blockquote center details dialog di
 _HEADINGS = frozenset("h1 h2 h3 h4 h5 h6".split())
 _TABLE_PARTS = frozenset("td th tr tbody thead tfoot caption colgroup col".split())
 _SECTIONS = ("tbody", "thead", "tfoot")
-_TABLE_CONTEXT = frozenset("table tbody thead tfoot tr colgroup".split())  # a current node where a table is read
-# Everything else opens an element and closes nothing (by the rules followed here): most tags.
 # In SVG and MathML, where these are HTML again (integration points), and the HTML tags that end
 # SVG or MathML content wherever they appear (<font> with a color, face or size).
 _SVG_INTEGRATION = frozenset("foreignobject desc title".split())
 _MATH_INTEGRATION = frozenset("mi mo mn ms mtext".split())
-_HTML_ENCODING = re.compile(r"""encoding[\t\n\f\r ]*+=[\t\n\f\r ]*+["']?(?:text/html|application/xhtml\+xml)["'\t\n\f\r /]""",
-                            re.IGNORECASE)
+_HTML_ENCODING = re.compile(r"""encoding[\t\n\f\r ]*+=[\t\n\f\r ]*+["']?(?:text/html|application/xhtml\+xml)"""
+                            r"""["'\t\n\f\r /]""", re.IGNORECASE)  # <annotation-xml encoding="text/html">
 HTML, SVG, MATHML, SVG_HTML, MATHML_HTML = range(5)  # what each open element is: integration points last
 _BREAKOUT = frozenset("b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr i img li "
                       "listing menu meta nobr ol p pre ruby s small span strong strike sub sup table tt u ul "
                       "var".split())
 # Names with positions kept in the lists of special elements and scope boundaries.
 _INDEXED = _SPECIAL | _SCOPE | {"button", "svg", "math"}
+# Everything else opens an element and closes nothing (by the rules followed here): most tags.
 _NOT_PLAIN = _VOID | _IGNORED | _RAW_TEXT | _FORMATTING | _MARKERS | _SPECIAL | _SCOPE | _CLOSES_P | _TABLE_PARTS | {
     "button", "option", "optgroup", "select", "svg", "math", "plaintext"}
 
@@ -234,10 +234,11 @@ class _Bounds:
         elif name in ("option", "optgroup"):
             if self.names and self.names[-1] == "option":
                 self._pop_to(len(self.names) - 1)
-        elif name == "table" and self.names[-1:] and self.names[-1] in _TABLE_CONTEXT and self.at.get("table"):
+        elif name == "table" and self.at.get("table"):
+            table = self.at["table"][-1]  # a table read where the open one expects rows closes it
             templates = self._html_templates()
-            if not templates or templates[-1] < self.at["table"][-1]:
-                self._pop_to(self.at["table"][-1])  # a table straight in a table closes it
+            if self._last_of(("td", "th", "caption"), table) is None and not (templates and templates[-1] > table):
+                self._pop_to(table)
         elif name == "button":  # a <button> open in scope is closed first
             last = self.at.get("button")
             if last and (not self.scope or self.scope[-1] < last[-1]):
@@ -368,8 +369,6 @@ class _Bounds:
             self.button.append(i)
         elif name == "button":
             self.button.append(i)
-        if name in _MARKERS:
-            self.markers.append(len(self.orphans))
         if name == "select":
             self.options.append(0)
         if space == SVG:
@@ -380,6 +379,8 @@ class _Bounds:
         else:
             space = SVG if name == "svg" else MATHML if name == "math" else HTML
         self.foreign.append(space)
+        if name in _MARKERS and space == HTML:  # (an <object> in SVG is no marker)
+            self.markers.append(len(self.orphans))
 
     def _drop(self, name: str, start: int, end: int) -> None:
         self.cuts.append((start, end, ""))
@@ -407,13 +408,13 @@ class _Bounds:
                 self.scope.pop()
             if self.button and self.button[-1] == i:
                 self.button.pop()
-            if name in _MARKERS:
+            space = self.foreign.pop()
+            if name in _MARKERS and space == HTML:
                 floor = self.markers.pop()
                 while len(self.orphans) > floor:
                     self._forget_orphan(len(self.orphans) - 1)
             if name == "select":
                 self.options.pop()
-            self.foreign.pop()
             if key is not None and not (own and i == index):
                 self._orphan(name, key, span)
         for k, name in enumerate(implied):  # elements the tree builder supplies (<tbody>, <tr>), then the tag's own

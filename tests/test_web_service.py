@@ -150,3 +150,23 @@ def test_settings_web_listen_is_checked_with_the_configuration(tmp_path):
         raise AssertionError("a port out of range was accepted")
     except ConfigError as exc:
         assert "web" in str(exc) and "port" in str(exc)
+
+
+def test_the_listening_socket_says_tcp_so_each_connection_turns_nagle_off():
+    """asyncio sets TCP_NODELAY only on sockets whose protocol is IPPROTO_TCP; with Nagle on, every
+    keep-alive response waited ~40 ms for the ACK of its headers (bench.web found it)."""
+    import socket
+
+    from monitor.web.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        client = socket.create_connection(sock.getsockname()[:2])
+        sock.setblocking(True)
+        accepted, _ = sock.accept()
+        assert accepted.proto == socket.IPPROTO_TCP
+        accepted.close()
+        client.close()
+    finally:
+        sock.close()
