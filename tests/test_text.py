@@ -101,7 +101,7 @@ def test_hostile_markup_parses_in_linear_time(name):
 
 
 def test_ordinary_pages_are_parsed_as_they_are():
-    """bounded() changes nothing on real pages (the corpus is 192 pages in CI; here, the fixtures)."""
+    """bounded() changes nothing on real pages: the fixtures, and the extraction corpus where present."""
     from monitor import encoding
     pages = [p for root in (FIXTURES, CORPORA / "article-extraction-benchmark") if root.is_dir()
              for p in root.rglob("*") if p.name.endswith((".html", ".htm", ".html.gz"))]

@@ -5,12 +5,11 @@ true / false, or "relevant" / "not_relevant" (what `monitor labels export` write
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .explain import explain
-from .match import Matcher
+from .match import Matcher, json_objects
 
 RELEVANT = ("1", "true", "yes", "relevant", "on_topic")
 NOT_RELEVANT = ("0", "false", "no", "not_relevant", "not relevant", "irrelevant", "off_topic")
@@ -127,14 +126,8 @@ def _why(matcher: Matcher, title: str, text: str, matched: bool) -> str:
 
 def evaluate_jsonl(lines: Iterable[str], matcher: Matcher, *, explain_errors: bool = True) -> Evaluation:
     ev = Evaluation()
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-            if not isinstance(obj, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as err:
+    for lineno, obj, err in json_objects(lines):
+        if obj is None:
             ev.invalid.append(f"line {lineno}: {err}")
             continue
         label = parse_label(obj.get("label"))

@@ -306,9 +306,8 @@ def snippet(art: Article, hits: set[int]) -> str:
 # ---------------------------------------------------------------- JSONL
 
 
-def classify_jsonl(lines: Iterable[str], matcher: Matcher) -> Iterator[str]:
-    """One output line per non-blank input line. A line that is not a JSON object yields
-    ``{"id": null, "match": false, ..., "error": "..."}`` so that outputs stay aligned."""
+def json_objects(lines: Iterable[str]) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(line number, object, None) per non-blank JSON-object line; (line number, None, why) else."""
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -317,6 +316,16 @@ def classify_jsonl(lines: Iterable[str], matcher: Matcher) -> Iterator[str]:
             if not isinstance(obj, dict):
                 raise ValueError("not a JSON object")
         except ValueError as err:
+            yield lineno, None, str(err)
+            continue
+        yield lineno, obj, None
+
+
+def classify_jsonl(lines: Iterable[str], matcher: Matcher) -> Iterator[str]:
+    """One output line per non-blank input line. A line that is not a JSON object yields
+    ``{"id": null, "match": false, ..., "error": "..."}`` so that outputs stay aligned."""
+    for lineno, obj, err in json_objects(lines):
+        if obj is None:
             yield json.dumps({"id": None, "match": False, "topics": [], "lang": "und", "terms": [],
                               "snippet": "", "error": f"line {lineno}: {err}"}, ensure_ascii=False)
             continue

@@ -476,15 +476,7 @@ def _term_positions(term: Term, doc: Doc) -> Positions:
             for w in doc.starting_with(m.stem[:3]):
                 if w not in m.forms and doc.stem_of(m.stemmer, w) == m.stem:
                     words.append(w)
-    if not words:
-        return []
-    if len(words) == 1:
-        out = doc.index[words[0]]
-    else:
-        out = sorted(p for w in words for p in doc.index[w])
-    if term.title_only:
-        out = [p for p in out if p < doc.title_len]
-    return out
+    return _positions_of(term, words, doc) if words else []
 
 
 def _positions_of(term: Term, words: list[str], doc: Doc) -> Positions:
