@@ -27,14 +27,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from monitor.evidence.options import EvidenceSettings
+from monitor.options.evidence import EvidenceSettings
 from monitor.fetch import DEFAULT_USER_AGENT, Fetcher, FetchSettings
 from monitor.notify import channel_types
 from monitor.options import Strict, duration_field
 from monitor.secrets import Redactor
 from monitor.sources import SourceConfig, source_types
 from monitor.topics import TopicSyntaxError, compile_topic, default_topic_names
-from monitor.web.options import WebSettings
+from monitor.options.web import WebSettings
 
 DEFAULT_CONFIG_NAME = "sources.yaml"
 

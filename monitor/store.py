@@ -21,7 +21,7 @@ from monitor.clock import from_iso, utc_iso
 from monitor.dbfile import (CORRUPT, RESTORE, StoreError, check_creatable, check_header, check_location,
                             check_writable, explain, is_database_fault, make_directory, read_only_reason, sqlite_uri,
                             unreadable_wal)
-from monitor.evidence.queries import EvidenceQueries
+from monitor.captures import EvidenceQueries
 from monitor.items import Item, Match, SourceHealth, SourceState, Story
 from monitor.labels import LabelQueries
 from monitor.migrations import MIGRATIONS

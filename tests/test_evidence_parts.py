@@ -18,7 +18,7 @@ from warcio.archiveiterator import ArchiveIterator
 from monitor.config import ConfigError, parse_config
 from monitor.evidence.capture import Evidence, capture_url
 from monitor.evidence.export import Selection, render_csv, stories
-from monitor.evidence.options import EvidenceSettings
+from monitor.options.evidence import EvidenceSettings
 from monitor.evidence.recheck import still_there
 from monitor.evidence.verify import verify
 from monitor.items import Item, Match

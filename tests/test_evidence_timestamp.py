@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.evidence.capture import Evidence
-from monitor.evidence.options import EvidenceSettings
+from monitor.options.evidence import EvidenceSettings
 from monitor.evidence.verify import verify
 from monitor.items import Item, Match
 from tests.conftest import fixture_bytes, rss_source

@@ -37,7 +37,7 @@ def web(obj: Context, host: str | None, port: int | None) -> None:
     (everyone logs in with it) and pass --host 0.0.0.0; without it that exits 2.
     """
     from monitor.store import Store
-    from monitor.web.options import DEFAULT_HOST, DEFAULT_PORT, split_listen
+    from monitor.options.web import DEFAULT_HOST, DEFAULT_PORT, split_listen
     from monitor.web.server import WebRefused, address, bind, close_app, make_server
 
     config = obj.config()

@@ -32,8 +32,8 @@ from urllib.parse import urlsplit, urlunsplit
 from monitor.clock import Clock, utc_iso, utc_now
 from monitor.evidence import recheck as judge
 from monitor.evidence import timestamp as rfc3161
-from monitor.evidence.options import EvidenceSettings
-from monitor.evidence.queries import Target
+from monitor.options.evidence import EvidenceSettings
+from monitor.captures import Target
 from monitor.evidence.warc import Exchange, Records, append, daily_name, exchange_records
 from monitor.fetch import Fetcher, FetchError
 from monitor.guard import BlockedURL, guard_for

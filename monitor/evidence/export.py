@@ -31,7 +31,7 @@ from pathlib import Path
 
 from monitor import __version__
 from monitor.clock import utc_iso
-from monitor.evidence.queries import Capture, EvidenceState
+from monitor.captures import Capture, EvidenceState
 from monitor.evidence.warc import warcinfo_record
 from monitor.store import Store
 

@@ -87,7 +87,7 @@ class EmbeddedWeb:
     loop; `stop()` closes it (connections in progress get a few seconds)."""
 
     def __init__(self, config: Config, listen: str):
-        from monitor.web.options import split_listen
+        from monitor.options.web import split_listen
 
         host, port = split_listen(listen)
         self.server = make_server(config, host, embedded=True)

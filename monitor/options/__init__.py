@@ -1,4 +1,5 @@
-"""What every options model of sources.yaml shares: strict models and durations.
+"""What every options model of sources.yaml shares (strict models, durations), and the option
+models of the parts that are not registries: settings.web (web.py) and settings.evidence (evidence.py).
 
 Each registry owns the options of its own kinds (source types in monitor/sources/, channels in
 monitor/notify/, fetch limits in monitor/fetch.py); they all build on this module, and
