@@ -51,12 +51,10 @@ class Pipeline:
                        on_done: Callable[[PollReport], None] | None = None) -> list[PollReport]:
         """Poll sources concurrently (the Fetcher's limits pace them); reports in config order.
         `on_done` is given each report as its source finishes (`monitor poll`'s progress line)."""
-        if on_done is None:
-            return list(await asyncio.gather(*(self.poll(source) for source in sources)))
-
         async def reported(source: SourceConfig) -> PollReport:
             report = await self.poll(source)
-            on_done(report)
+            if on_done is not None:
+                on_done(report)
             return report
 
         return list(await asyncio.gather(*(reported(source) for source in sources)))
