@@ -354,7 +354,7 @@ def build_matcher(overrides: Mapping[str, TopicOptions] | None = None) -> Matche
 # A topics configuration as plain data, (name, query, languages, exclude) per override: what a
 # worker process is sent to build the same matcher (monitor/offload.py).
 TopicsSpec = tuple[tuple[str, str, tuple[str, ...] | None, str | None], ...]
-_BUILT: dict[TopicsSpec, Matcher] = {}   # per process: a worker compiles each configuration once
+_WORKER_MATCHERS: dict[TopicsSpec, Matcher] = {}   # in a worker process (monitor/offload.py) only
 
 
 def topics_spec(overrides: Mapping[str, TopicOptions] | None) -> TopicsSpec:
@@ -362,11 +362,16 @@ def topics_spec(overrides: Mapping[str, TopicOptions] | None) -> TopicsSpec:
                  for name, o in sorted((overrides or {}).items()))
 
 
+def _build(spec: TopicsSpec) -> Matcher:
+    return build_matcher({name: _Options(query, list(langs) if langs else None, exclude)
+                          for name, query, langs, exclude in spec})
+
+
 def matcher_for(spec: TopicsSpec) -> Matcher:
-    if spec not in _BUILT:
-        _BUILT[spec] = build_matcher({name: _Options(query, list(langs) if langs else None, exclude)
-                                      for name, query, langs, exclude in spec})
-    return _BUILT[spec]
+    """In a worker process: the matcher of this configuration, compiled once per worker."""
+    if spec not in _WORKER_MATCHERS:
+        _WORKER_MATCHERS[spec] = _build(spec)
+    return _WORKER_MATCHERS[spec]
 
 
 def classify_batch(spec: TopicsSpec, texts: list[tuple[str, str]]) -> list[Classification]:
@@ -389,10 +394,13 @@ class LazyMatcher:
 
     def __init__(self, overrides: Mapping[str, TopicOptions] | None = None):
         self.spec = topics_spec(overrides)
+        self._matcher: Matcher | None = None
 
     @property
     def matcher(self) -> Matcher:
-        return matcher_for(self.spec)
+        if self._matcher is None:
+            self._matcher = _build(self.spec)
+        return self._matcher
 
     def classify(self, title: str, text: str) -> Classification:
         return self.matcher.classify(title, text)
