@@ -67,7 +67,8 @@ class Pipeline:
             items = collected.items
             if source.notify_updates:  # remember what the feed said, to notice edits later
                 items = [replace(item, feed_hash=item.feed_fingerprint()) for item in items]
-            fresh = _unseen(items, source.name, self.store)
+            fresh, known = _unseen(items, source.name, self.store)
+            adopted = await self._adopt(known, source)
             if source.notify_updates:
                 fresh.update(_edited(items, fresh, source.name, self.store))
             if fresh and self.fetch_articles:
@@ -90,6 +91,7 @@ class Pipeline:
                     self.store.transaction():
                 new = [] if collected.not_modified else self.store.add_items(
                     source.name, fresh, at, matches, story_for, group_unmatched=self.matcher is None)
+                self.store.add_matches(adopted, at)
                 self.store.record_success(source.name, at, etag=collected.etag,
                                           last_modified=collected.last_modified, body_hash=collected.body_hash,
                                           new_items=len(new), not_modified=collected.not_modified,
@@ -100,9 +102,9 @@ class Pipeline:
         if collected.warning:
             log.warning("source %r: %s", source.name, collected.warning)
         # A copy of a story already stored is news to nobody: it is not an alert of its own.
-        matched = tuple(stored.id for stored in new if matches.get(stored.key) and not stored.is_copy)
+        matched = tuple(stored.id for stored in new if matches.get(stored.key) and not stored.is_copy) + tuple(adopted)
         if self.capture is not None:  # copies too: each outlet's page is evidence; never raises
-            await self.capture(source, [stored.id for stored in new if matches.get(stored.key)])
+            await self.capture(source, [stored.id for stored in new if matches.get(stored.key)] + list(adopted))
         status = "not_modified" if collected.not_modified else "ok"
         log.info("source %r: %s, %d new of %d, %d matched, %d copies of known stories", source.name, status,
                  len(new), len(collected.items), len(matched), sum(1 for stored in new if stored.is_copy))
@@ -111,15 +113,29 @@ class Pipeline:
                           new_ids=tuple(stored.id for stored in new))
 
     async def _match(self, fresh: Keyed) -> tuple[Keyed, dict[str, list[Match]]]:
+        return (_matched(fresh, await self._classify(list(fresh.values()))) if fresh else (fresh, {}))
+
+    async def _classify(self, items: list[Item]) -> list[Classification]:
         """Classify each item on its main text (in a worker process when the pipeline has one)."""
-        if not fresh:
-            return fresh, {}
-        texts = [(item.title, item.content or item.summary) for item in fresh.values()]
+        texts = [(item.title, item.content or item.summary) for item in items]
         if isinstance(self.matcher, LazyMatcher) and self.offload is not inline:
-            results = await self.matcher.classify_all(texts, self.offload)
-        else:
-            results = [self.matcher.classify(title, text) for title, text in texts]
-        return _matched(fresh, results)
+            return await self.matcher.classify_all(texts, self.offload)
+        return [self.matcher.classify(title, text) for title, text in texts]
+
+    async def _adopt(self, known: Keyed, source: SourceConfig) -> dict[int, list[Match]]:
+        """Matches for items this source publishes that another source stored first without a
+        match (a link to the article in someone else's feed): item id → its matches."""
+        if self.matcher is None or not known:
+            return {}
+        elsewhere = self.store.unmatched_from_elsewhere(known, source.name)
+        if not elsewhere:
+            return {}
+        items = [known[key] for key in elsewhere]
+        if self.fetch_articles:
+            items = await complete_items(items, source, self.fetcher, self.offload)
+        results = await self._classify(items)
+        return {item_id: [Match(topic, result.terms, result.snippet) for topic in result.topics]
+                for item_id, result in zip(elsewhere.values(), results) if result.match}
 
     def _failed(self, source: SourceConfig, reason: str, started: float) -> PollReport:
         try:
@@ -153,13 +169,15 @@ def _evidence(config: Config, *, fetcher: Fetcher, store: Store, now: Clock) -> 
 Keyed = dict[str, Item]
 
 
-def _unseen(items: list[Item], source_name: str, store: Store) -> Keyed:
-    """Items whose key is new to the store (and the first of any repeats within the feed)."""
+def _unseen(items: list[Item], source_name: str, store: Store) -> tuple[Keyed, Keyed]:
+    """The items whose key is new to the store (the first of any repeats within the feed), and
+    the ones it knows."""
     keyed: Keyed = {}
     for item in items:
         keyed.setdefault(item.key(source_name), item)
     known = store.known_keys(keyed)
-    return {key: item for key, item in keyed.items() if key not in known}
+    return ({key: item for key, item in keyed.items() if key not in known},
+            {key: item for key, item in keyed.items() if key in known})
 
 
 def _edited(items: list[Item], fresh: Keyed, source_name: str, store: Store) -> Keyed:

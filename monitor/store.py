@@ -279,6 +279,25 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries):
                 chunk + chunk))
         return known
 
+    def unmatched_from_elsewhere(self, keys: Iterable[str], source: str) -> dict[str, int]:
+        """Of these keys, those another source stored first and no topic matched: key → item id.
+        (An outlet's link to another's article, stored first, must not hide that article's report.)"""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            found.update(self.db.execute(
+                f"""SELECT key, id FROM items WHERE key IN ({",".join("?" * len(chunk))}) AND source != ?
+                    AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.item_id = items.id)""", chunk + [source]))
+        return found
+
+    def add_matches(self, matches: Mapping[int, list[Match]], at: datetime) -> None:
+        """Topic matches of items already stored."""
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO matches (item_id, topic, terms, snippet, matched_at) VALUES (?, ?, ?, ?, ?)",
+            [(item_id, m.topic, json.dumps(m.terms, ensure_ascii=False), m.snippet, utc_iso(at))
+             for item_id, found in matches.items() for m in found])
+
     def add_items(self, source: str, items: Mapping[str, Item] | Iterable[Item], at: datetime,
                   matches: dict[str, list[Match]] | None = None,
                   story_for: Callable[[Item, int], tuple[int | None, bytes | None]] | None = None,
