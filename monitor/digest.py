@@ -201,6 +201,7 @@ class Renderer:
                 "lang": s.lang, "topics": s.topics, "snippet": s.snippet,
                 "also": [{**other, "url": display_url(str(other.get("url") or ""))} if other.get("url") else other
                          for other in s.also],
+                **({"removed_at": s.removed_at.isoformat(timespec="seconds")} if s.removed_at else {}),
             } for s in stories],
             "source_health": [{
                 "source": h.source, "status": h.status, "error": redact(h.error),

@@ -114,6 +114,7 @@ class Story:
     topics: list[str]
     snippet: str                       # plain text, hits wrapped in **…**
     also: list[dict] = field(default_factory=list)   # [{"url", "source", "title"}]
+    removed_at: datetime | None = None  # a recheck found the page gone (monitor/evidence/)
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ class Pipeline:
                     self.store.transaction():
                 new = [] if collected.not_modified else self.store.add_items(
                     source.name, fresh, at, matches, story_for, group_unmatched=self.matcher is None)
-                self.store.add_matches(adopted, at)
+                self.store.adopt(source.name, adopted, at)
                 self.store.record_success(source.name, at, etag=collected.etag,
                                           last_modified=collected.last_modified, body_hash=collected.body_hash,
                                           new_items=len(new), not_modified=collected.not_modified,
@@ -122,9 +122,9 @@ class Pipeline:
             return await self.matcher.classify_all(texts, self.offload)
         return [self.matcher.classify(title, text) for title, text in texts]
 
-    async def _adopt(self, known: Keyed, source: SourceConfig) -> dict[int, list[Match]]:
-        """Matches for items this source publishes that another source stored first without a
-        match (a link to the article in someone else's feed): item id → its matches."""
+    async def _adopt(self, known: Keyed, source: SourceConfig) -> dict[int, tuple[Item, list[Match]]]:
+        """Items this source publishes that another source stored first without a match (a link to
+        the article in someone else's feed) and that match here: item id → (the report, its matches)."""
         if self.matcher is None or not known:
             return {}
         elsewhere = self.store.unmatched_from_elsewhere(known, source.name)
@@ -134,8 +134,9 @@ class Pipeline:
         if self.fetch_articles:
             items = await complete_items(items, source, self.fetcher, self.offload)
         results = await self._classify(items)
-        return {item_id: [Match(topic, result.terms, result.snippet) for topic in result.topics]
-                for item_id, result in zip(elsewhere.values(), results) if result.match}
+        return {item_id: (replace(item, lang=item.lang or result.lang),
+                          [Match(topic, result.terms, result.snippet) for topic in result.topics])
+                for item_id, item, result in zip(elsewhere.values(), items, results) if result.match}
 
     def _failed(self, source: SourceConfig, reason: str, started: float) -> PollReport:
         try:

@@ -291,6 +291,16 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries):
                     AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.item_id = items.id)""", chunk + [source]))
         return found
 
+    def adopt(self, source: str, adopted: Mapping[int, tuple[Item, list[Match]]], at: datetime) -> None:
+        """The publisher's own report of items another source stored first (a link to it): the row
+        becomes the report (its key stays), with its topic matches."""
+        self.db.conn.executemany(
+            """UPDATE items SET source = ?, url = ?, title = ?, summary = ?, content = ?, author = ?,
+                   published = coalesce(?, published), lang = ?, content_hash = ? WHERE id = ?""",
+            [(source, item.url, item.title, item.summary, item.content, item.author, utc_iso(item.published),
+              item.lang, item.content_hash, item_id) for item_id, (item, _) in adopted.items()])
+        self.add_matches({item_id: found for item_id, (_, found) in adopted.items()}, at)
+
     def add_matches(self, matches: Mapping[int, list[Match]], at: datetime) -> None:
         """Topic matches of items already stored."""
         self.db.conn.executemany(
@@ -405,7 +415,12 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries):
                     AND (:as_of IS NULL OR first_seen <= :as_of)
                     ORDER BY coalesce(published, first_seen), id""", {"as_of": utc_iso(as_of)}):
             copies.setdefault(other["story_id"], []).append(other)
+        try:
+            gone = {item_id: state.gone_at for item_id, state in self.evidence_states(ids).items() if state.gone_at}
+        except sqlite3.OperationalError:  # a read-only database from before evidence: nothing is known gone
+            gone = {}
         return [Story(
+            removed_at=gone.get(row["id"]),
             item_id=row["id"], title=row["title"] or row["url"], url=row["url"], source=row["source"],
             published=from_iso(row["published"] or row["first_seen"]), lang=row["lang"] or "",
             topics=sorted(set(row["topics"].split("\x1f"))) if row["topics"] else [],

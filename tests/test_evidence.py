@@ -314,3 +314,16 @@ def test_a_full_disk_during_capture_keeps_the_item_and_captures_it_later(tmp_pat
     assert warcio_check(warc).returncode == 0
     assert set(warc_payloads(small_disk)) == {server.url(p) for p in ON_TOPIC}
     invoke("--config", config, "evidence", "verify")
+
+
+def test_the_digest_marks_a_story_whose_page_the_publisher_removed(tmp_path, server):
+    config = polled(tmp_path, server)
+    del server.routes["/uk/children-returned"]  # the publisher removed it: 404 from now on
+    invoke("--config", config, "evidence", "recheck", "--all")
+    markdown = invoke("--config", config, "digest", "--preview").output
+    out = tmp_path / "preview.json"
+    invoke("--config", config, "digest", "--preview", "--out", str(out))
+    stories = {s["url"]: s for s in json.loads(out.read_text("utf-8"))["stories"]}
+    assert stories[server.url("/uk/children-returned")]["removed_at"]
+    assert "removed_at" not in stories[server.url("/en/children-returned")]
+    assert markdown.count("removed by the publisher on") == 1

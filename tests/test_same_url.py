@@ -42,3 +42,5 @@ def test_the_publishers_matching_report_is_matched_when_a_link_to_it_came_first(
     assert store.unclaimed_item_ids("daily", "files") == [item_id]   # it reaches the digest
     third = asyncio.run(poll(ledger))                                 # and only once
     assert third.matched_ids == ()
+    row = store.db.execute("SELECT source, title FROM items WHERE id = ?", [item_id]).fetchone()
+    assert row == ("Ledger", "Russia deported 12 Ukrainian children from occupied Kherson")  # the report, not the link

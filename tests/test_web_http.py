@@ -97,8 +97,8 @@ def site(tmp_path_factory):
     folder = tmp_path_factory.mktemp("web-site")
     with LocalServer() as server:
         (folder / "sources.yaml").write_text(config_text(serve_site(server)), encoding="utf-8")
-        # The Herald links to the Ledger's Kherson article (same URL): whichever is stored first
-        # keeps it, so the Ledger is polled first, as the expectations of this site assume.
+        # The Herald links to the Ledger's Kherson article (same URL): the row is the Ledger's when it
+        # comes first; the item counts per source below assume that order, so the Ledger goes first.
         first = monitor("--config", str(folder / "sources.yaml"), "poll", "--source", "Northern Ledger")
         others = [arg for name, _, _ in OUTLETS[1:] + [("Wire Service", "", "")] for arg in ("--source", name)]
         polled = monitor("--config", str(folder / "sources.yaml"), "poll", *others)
