@@ -12,6 +12,8 @@ becomes a lease), so the service and a `monitor poll` never capture one item twi
 
 from __future__ import annotations
 
+import sqlite3
+
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -239,6 +241,16 @@ class EvidenceQueries:
 
     def evidence_state(self, item_id: int) -> EvidenceState | None:
         return self.evidence_states([item_id]).get(item_id)
+
+    def failing_captures_by_source(self) -> dict[str, int]:
+        """Per source, how many of failing_captures() it has (for `monitor sources list`)."""
+        try:
+            rows = self.db.execute(
+                """SELECT i.source, count(*) FROM evidence e JOIN items i ON i.id = e.item_id
+                   WHERE e.state IN ('pending', 'failed') AND e.last_error IS NOT NULL GROUP BY i.source""")
+            return dict(rows.fetchall())
+        except sqlite3.OperationalError:  # a read-only database from before evidence
+            return {}
 
     def evidence_states(self, item_ids: Iterable[int]) -> dict[int, EvidenceState]:
         ids = [int(i) for i in item_ids]

@@ -263,6 +263,8 @@ def test_a_failed_capture_is_visible_and_made_on_a_later_run(tmp_path, server):
     stories = {s["url"]: s for s in json.loads((tmp_path / "before.json").read_text("utf-8"))["stories"]}
     story = stories[server.url("/en/children-returned")]
     assert story["evidence"] == [] and "503" in story["evidence_status"] and "retried later" in story["evidence_status"]
+    listed = invoke("--config", config, "sources", "list").output
+    assert "1 evidence capture failing" in listed  # visible where sources are watched, never silent
     server.route("/en/children-returned", Reply(body=fixture_bytes("articles/en-children-returned.html"), headers=HTML))
     time.sleep(1.1)
     result = invoke("--config", config, "evidence", "recheck")

@@ -24,6 +24,7 @@ def sources_list(obj: Context) -> None:
     config = obj.config()
     with open_store(config, read_only=True) as store:  # works on a read-only file or mount too
         health: dict[str, SourceHealth] = {h.source: h for h in store.source_health()}
+        captures_failing = store.failing_captures_by_source()
     rows = []
     for source in config.sources:
         h = health.get(source.name) or SourceHealth(source.name, "new", None, None)
@@ -31,6 +32,10 @@ def sources_list(obj: Context) -> None:
         note = h.note or ""
         if source.name in config.unavailable_sources:  # a ${VAR} of it is not set: not polled
             status, note = "unavailable", config.unavailable_sources[source.name].message
+        if captures_failing.get(source.name):  # evidence not yet kept: visible, never silent
+            count = captures_failing[source.name]
+            note = "; ".join(filter(None, [note, f"{count} evidence capture{'s' if count > 1 else ''} failing "
+                                                 "(retried; see monitor export)"]))
         last_ok = h.last_ok.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if h.last_ok else "-"
         rows.append([source.name, source.type, interval_text(source.interval.total_seconds()), status,
                      str(h.items), last_ok, note])
