@@ -261,8 +261,11 @@ def digest_files(tmp_path, server) -> dict[str, str]:
   - {{name: "Wire A", type: rss, url: "{a}", fetch_article: never, tags: [en]}}
   - {{name: "Wire B", type: rss, url: "{b}", fetch_article: never, tags: [en]}}
 """)
+    # The Herald links to the Ledger's Kherson article (same URL): the row, and so the period's first
+    # story, is the Ledger's when the Ledger comes first, as the expectations below assume.
+    first = invoke("--config", config, "poll", "--source", "Northern Ledger")
     polled = invoke("--config", config, "poll")
-    assert "6 sources polled" in polled.stdout, polled.output
+    assert "1 sources polled" in first.stdout and "6 sources polled" in polled.stdout, polled.output
     invoke("--config", config, "digest", "--preview", "--out", str(tmp_path / "preview.txt"))
     invoke("--config", config, "digest", "--now")
     files = {p.suffix: p for p in (tmp_path / "digests").iterdir()}
