@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.support.cli import PollSummary, monitor, write_config
+from bench.support.cli import PollSummary, monitor, print_checks, write_config
 from bench.support.floor import run_floor
 from bench.support.server import SiteProcess
 
@@ -109,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio monitor/floor, items per second: {ratio:.2f}x (target >= {TARGET}x) {'PASS' if ratio >= TARGET else 'FAIL'}")
     print(f"monitor: {totals.new} new items, {totals.matched} matched (site: {info['on_topic']} on topic), "
           f"{totals.failing} failing; {page_requests} page requests for {items} teasers")
-    print("checks: " + ("all hold" if not problems else "PROBLEMS"))
-    for problem in problems:
-        print(f"  {problem}")
+    print_checks(problems)
     return 0
 
 

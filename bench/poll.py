@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.support.cli import PollSummary, monitor, write_config
+from bench.support.cli import PollSummary, monitor, print_checks, write_config
 from bench.support.floor import run_floor
 from bench.support.server import SiteProcess
 
@@ -113,9 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cold pass: {cold.new} new items, {cold.matched} matched (site: {info['on_topic']} on topic), "
           f"{cold.failing} failing; items/s: floor {n * m / best['cold']['floor'].run.seconds:,.0f}, "
           f"monitor poll {n * m / best['cold']['run'].seconds:,.0f}")
-    print("checks: " + ("all hold" if not problems else "PROBLEMS"))
-    for problem in problems:
-        print(f"  {problem}")
+    print_checks(problems)
     return 0
 
 

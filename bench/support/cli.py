@@ -176,3 +176,10 @@ def classify(texts: list[tuple[str, str]], config: Path | None = None) -> list[b
         run = monitor(where, "classify", "-", stdin=lines.encode("utf-8"), timeout=600).check()
     verdicts = {row["id"]: bool(row["match"]) for row in map(json.loads, run.stdout.splitlines()) if row}
     return [verdicts[str(i)] for i in range(len(texts))]
+
+
+def print_checks(problems: list[str]) -> None:
+    """The closing lines of a bench: whether its checks of the run itself hold, and which do not."""
+    print("checks: " + ("all hold" if not problems else "PROBLEMS"))
+    for problem in problems:
+        print(f"  {problem}")
