@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,12 +124,28 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries):
             self.db.execute("PRAGMA user_version").fetchone()  # opens the file now: its errors are raised here
             return
         self._known_schema()  # before anything is written, WAL mode included
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self._use_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         # Checkpoint the WAL every ~16 MB rather than every 4 MB: a cold poll of many feeds commits
         # hundreds of small transactions, and each checkpoint is an fsync.
         self.db.execute("PRAGMA wal_autocheckpoint=4000")
         self.db.execute("PRAGMA foreign_keys=ON")
+
+    def _use_wal(self, patience: float = 30.0) -> None:
+        """Switch the file to WAL mode. The switch needs the file to itself and SQLite does not
+        wait for it (no busy handler), so openers that start together retry here rather than fail."""
+        deadline = time.monotonic() + patience
+        pause = 0.005
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorname", "").startswith("SQLITE_BUSY")
+                if not busy or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
 
     def _open_read_only(self) -> None:
         check_location(self.path)

@@ -385,3 +385,25 @@ def test_store_error_is_one_line_naming_the_path(tmp_path):
         Store(tmp_path / "f" / "m.db")
     assert str(caught.value) == (f"database {tmp_path / 'f' / 'm.db'} is below {tmp_path / 'f'}, which is a file, "
                                  "not a directory: set settings.database to a path inside a directory")
+
+
+def test_an_opener_waits_while_another_process_holds_the_write_lock_of_a_new_database(tmp_path):
+    # The switch to WAL mode needs the file to itself, and SQLite does not wait for it: an opener
+    # that found another one writing the fresh (not yet WAL) file failed with "stayed locked".
+    path = tmp_path / "fresh.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys, time\n"
+         f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+         "c.execute('CREATE TABLE t(x)'); c.execute('DROP TABLE t')\n"
+         "c.execute('BEGIN IMMEDIATE')\n"
+         "print('locked', flush=True)\n"
+         "time.sleep(0.5)\n"
+         "c.execute('COMMIT')\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        Store(path).close()
+    finally:
+        holder.wait(timeout=30)
+    assert _user_version(path) == len(MIGRATIONS)
