@@ -120,7 +120,7 @@ class Pipeline:
         texts = [(item.title, item.content or item.summary) for item in items]
         if isinstance(self.matcher, LazyMatcher) and self.offload is not inline:
             return await self.matcher.classify_all(texts, self.offload)
-        return [self.matcher.classify(title, text) for title, text in texts]
+        return [self.matcher.classify(title, text, language=False) for title, text in texts]
 
     async def _adopt(self, known: Keyed, source: SourceConfig) -> dict[int, tuple[Item, list[Match]]]:
         """Items this source publishes that another source stored first without a match (a link to

@@ -8,6 +8,7 @@ Snippet format: plain text (never HTML), the sentence(s) holding the hits, each 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -19,8 +20,9 @@ from monitor.lang import detect_language
 
 from .morphology import DEFAULT_BACKEND, Backend
 from .normalize import TOKEN_RE, clean_display, normalize_tokens, squash_spaces
-from .query import (Doc, Memo, Node, Phrase, Term, TopicSyntaxError, evaluate, leaf_positions, leaves,
-                    parse_query)
+from .screen import Screen
+from .query import (Doc, LeafIndex, Memo, Node, Or, Phrase, Term, TopicSyntaxError, evaluate, leaf_positions,
+                    leaves, parse_query)
 
 MARK = "**"
 SNIPPET_SENTENCES = 2
@@ -40,6 +42,29 @@ class Topic:
     # Context words (NAME.context beside a shipped topic): the setting most news shares (children,
     # Ukraine, Russia, places). A snippet marks only the other hits, those that decided the match.
     context: tuple[Term | Phrase, ...] = ()
+
+    @functools.cached_property
+    def leaves_by_label(self) -> dict[str, tuple[Term | Phrase, ...]]:
+        """Each reported label's leaves, labels in the order of the query."""
+        out: dict[str, list[Term | Phrase]] = {}
+        for leaf in self.terms:
+            out.setdefault(leaf.label, []).append(leaf)
+        return {label: tuple(leaves_of) for label, leaves_of in out.items()}
+
+    @functools.cached_property
+    def label_order(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self.leaves_by_label)}
+
+    @functools.cached_property
+    def context_index(self) -> LeafIndex:
+        return LeafIndex(Or(tuple(self.context)))
+
+    def hit_leaves(self, memo: Memo) -> list[Term | Phrase]:
+        """The topic's words and phrases found in the text evaluated with `memo`: a text holds a
+        few dozen of a long topic's thousands."""
+        labels = self.leaves_by_label
+        return [leaf for leaf, got in memo.items()
+                if got and isinstance(leaf, (Term, Phrase)) and leaf.label in labels and leaf in labels[leaf.label]]
 
 
 @dataclass
@@ -140,8 +165,22 @@ class Matcher:
     topics: list[Topic]
     # Stems of text words, shared across articles: news vocabulary repeats, stemming is slow-ish.
     _stem_cache: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    screened: bool = True  # False: every text goes to the full evaluator (tests compare the two)
+    _screen: Screen | None = field(default=None, repr=False)
 
-    def classify(self, title: str, text: str) -> Classification:
+    @property
+    def screen(self) -> Screen:
+        if self._screen is None:
+            self._screen = Screen(topic.node for topic in self.topics if self.screened)
+        return self._screen
+
+    def classify(self, title: str, text: str, *, language: bool = True) -> Classification:
+        """Whether the text is on any topic. Text the screen turns away (most news) is not read
+        further; with `language` False (a poll, which needs no language for what it does not
+        keep) not even its language is detected, and its Classification has lang ""."""
+        if not self.screen.passes(title or "", text or ""):
+            lang = detect_language(squash_spaces(clean_display(title or "")), clean_display(text or "")) if language else ""
+            return Classification(False, [], lang, [], "")
         if len(self._stem_cache) > 200_000:
             self._stem_cache.clear()
         art = prepare(title, text, self._stem_cache)
@@ -164,12 +203,12 @@ class Matcher:
             decisive.update(_decisive(topic, art.doc, memo, hit_set) or hit_set)
             # A label is reported when every leaf carrying it has a hit: the words of
             # '"з окупован*"~1' share that label, and "з" alone is not a matched term.
-            firsts: dict[str, list[int | None]] = {}
-            for leaf in topic.terms:
-                got_leaf = memo.get(leaf)  # most of a long topic's words are not in a text
-                first = next((p for p in got_leaf if p in hit_set), None) if got_leaf else None
-                firsts.setdefault(leaf.label, []).append(first)
-            for label, got_firsts in firsts.items():
+            found_labels = {leaf.label for leaf in topic.hit_leaves(memo)}
+            for label in sorted(found_labels, key=topic.label_order.__getitem__):
+                got_firsts = []
+                for leaf in topic.leaves_by_label[label]:
+                    got_leaf = memo.get(leaf)
+                    got_firsts.append(next((p for p in got_leaf if p in hit_set), None) if got_leaf else None)
                 if None not in got_firsts:
                     first = min(got_firsts)
                     terms[label] = min(first, terms.get(label, first))
@@ -187,13 +226,12 @@ def _decisive(topic: Topic, doc: Doc, memo: Memo, hit_set: set[int]) -> set[int]
         return set()
     context: set[int] = set()
     context_memo: Memo = {}
+    topic.context_index.prefill(doc, context_memo)  # one pass over the text for all of them
     for leaf in topic.context:
         context.update(leaf_positions(leaf, doc, context_memo))
     out: set[int] = set()
-    for leaf in topic.terms:
-        got = memo.get(leaf)
-        if not got:
-            continue  # not in the text: nothing to mark
+    for leaf in topic.hit_leaves(memo):
+        got = memo[leaf]
         positions = sorted(p for p in got if p in hit_set)
         if not isinstance(leaf, Phrase):
             out.update(p for p in positions if p not in context)
@@ -377,7 +415,7 @@ def matcher_for(spec: TopicsSpec) -> Matcher:
 def classify_batch(spec: TopicsSpec, texts: list[tuple[str, str]]) -> list[Classification]:
     """classify() of each (title, text), in a worker process."""
     matcher = matcher_for(spec)
-    return [matcher.classify(title, text) for title, text in texts]
+    return [matcher.classify(title, text, language=False) for title, text in texts]
 
 
 @dataclass(frozen=True)
@@ -402,8 +440,8 @@ class LazyMatcher:
             self._matcher = _build(self.spec)
         return self._matcher
 
-    def classify(self, title: str, text: str) -> Classification:
-        return self.matcher.classify(title, text)
+    def classify(self, title: str, text: str, *, language: bool = True) -> Classification:
+        return self.matcher.classify(title, text, language=language)
 
     async def classify_all(self, texts: list[tuple[str, str]], run) -> list[Classification]:
         return await run(classify_batch, self.spec, texts)

@@ -62,17 +62,28 @@ def fold_mixed_script(word: str) -> str:
     return word.translate(_LAT_TO_CYR if cyr >= lat else _CYR_TO_LAT)
 
 
+def fold(text: str) -> str:
+    """NFKC, casefold, one apostrophe, ё→е: what a word is compared as (mixed scripts aside)."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    for old, new in _FOLD:
+        if old in folded:
+            folded = folded.replace(old, new)
+    return folded
+
+
+def has_script_seam(folded: str) -> bool:
+    """A Latin letter touching a Cyrillic one somewhere in a folded text."""
+    return _SEAM_RE.search(folded) is not None
+
+
 def normalize_tokens(tokens: list[str]) -> list[str]:
     """Normalize many tokens with one pass of each C-level operation (the hot path):
     join, NFKC, casefold, translate, split. "\\n" never appears inside a \\w token."""
     if not tokens:
         return []
-    joined = unicodedata.normalize("NFKC", "\n".join(tokens)).casefold()
-    for old, new in _FOLD:
-        if old in joined:
-            joined = joined.replace(old, new)
+    joined = fold("\n".join(tokens))
     out = joined.split("\n")
-    if _SEAM_RE.search(joined):
+    if has_script_seam(joined):
         out = [fold_mixed_script(t) if _SEAM_RE.search(t) else t for t in out]
     return out
 

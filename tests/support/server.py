@@ -6,6 +6,7 @@ no Content-Length, a slow first byte, a body that never ends, a redirect to itse
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +30,16 @@ class Request:
 
 
 Route = Reply | Callable[[Request], Reply]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A client that drops a kept-alive connection is the client's business; socketserver
+        # would print its traceback to sys.stderr, which a CLI test under CliRunner reads as the
+        # command's own output.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class LocalServer:
@@ -79,7 +90,7 @@ class LocalServer:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self._server = _QuietServer((host, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 

@@ -1,0 +1,189 @@
+"""A first screen before the matcher: most news is off topic, and most of it lacks words that
+every way of matching a topic needs. The screen finds that out with one pass of an Aho-Corasick
+automaton (C code) over the case-folded text and a few integer tests, instead of tokenizing,
+normalizing, detecting the language and evaluating the query, which costs ten times more.
+
+It never rejects what the full matcher accepts. Each query word gets keys the matcher's own
+lookups imply are in a text it matches, at the start of a word:
+
+* a form or a prefix (``word*``) matches a token that equals or starts with it: the whole form
+  or prefix is there;
+* a stemmed (English) word matches tokens of the same Snowball stem, and those start with the
+  stem but its last letter (happy → happi) or, for a stem of three letters, with the stem's
+  first three (the matcher's own candidate lookup); tests check this over the labelled sets'
+  vocabulary.
+
+The query is then read with "has one of its keys" for each word: AND, phrases and NEAR need all
+their parts, OR one, NOT nothing (it matches where its operand does not). That is compiled once
+into a Python function over the bits of the words found.
+
+A key counts at the start of a word only (after a character that is not a letter or digit, as
+the matcher's tokens start), so "teen" does not pass on "fifteen"; after an apostrophe counts
+too ("d'enfants"). A text that mixes Latin and Cyrillic letters inside a word is folded by the
+matcher in ways a substring search does not see, so such a text always passes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+import ahocorasick
+
+from .normalize import TOKEN_RE, clean_display, fold, has_script_seam, normalize_tokens
+from .query import And, Near, Node, Not, Or, Phrase, Term
+
+
+def term_keys(term: Term) -> tuple[frozenset[str], frozenset[str]]:
+    """What a text must contain for `term` to match one of its words: (prefixes that start a
+    word, forms that are a whole word)."""
+    if term.prefix:
+        return frozenset({term.word}), frozenset()
+    stem = term.match.stem
+    starts = {stem[:-1] if len(stem) >= 4 else stem[:3]} if term.match.stemmer else set()
+    forms = set(term.match.forms) or {term.word}
+    return frozenset(starts), frozenset(forms)
+
+
+# A word of one letter ("в", "a", a digit in "6 year old") is inside most texts' words and found
+# at the start of many: looking for it would cost more than it screens. Its word is taken as
+# found (a screen that passes more is still right).
+MIN_KEY = 3
+
+
+def _weak(term: Term) -> bool:
+    prefixes, forms = term_keys(term)
+    return min(map(len, prefixes | forms)) < MIN_KEY
+
+
+class _Compiler:
+    """Turns a query into a Python expression over `f`, the bits of the words found. A phrase
+    needs all its words, so looking for its rarest (longest) word alone is a screen too, and
+    skips "the", "to", "з", "до"; then an OR of words and phrases is one bit test."""
+
+    def __init__(self) -> None:
+        self.term_bits: dict[Term, int] = {}
+        self.masks: list[int] = []
+        self.done: dict[int, str] = {}
+        self.cached: list[str] = []  # names of the results of @groups, computed once per text
+
+    def bit(self, term: Term) -> int:
+        return self.term_bits.setdefault(term, 1 << len(self.term_bits))
+
+    def mask(self, terms: Iterable[Term]) -> str:
+        self.masks.append(sum(self.bit(t) for t in set(terms)))
+        return f"M[{len(self.masks) - 1}]"
+
+    def expr(self, node: Node) -> str:
+        got = self.done.get(id(node))
+        if got is None:
+            got = self._expr(node)
+            if getattr(node, "group", None) and got != "True":  # used in many places: once a text
+                name = f"g{len(self.cached)}"
+                self.cached.append(name)
+                got = f"({name} if {name} is not None else ({name} := {got}))"
+            self.done[id(node)] = got
+        return got
+
+    def _expr(self, node: Node) -> str:
+        if isinstance(node, (Term, Phrase)):
+            word = _representative(node)
+            return "True" if word is None else f"(f & {self.mask([word])})"
+        if isinstance(node, Near):
+            return self._and([self.expr(node.left), self.expr(node.right)])
+        if isinstance(node, And):
+            words = [_representative(c) for c in node.children if isinstance(c, (Term, Phrase))]
+            words = [word for word in words if word is not None]
+            rest = [self.expr(c) for c in node.children if not isinstance(c, (Term, Phrase))]
+            if words:
+                name = self.mask(words)
+                rest.insert(0, f"(f & {name} == {name})")
+            return self._and(rest)
+        if isinstance(node, Or):
+            words = [_representative(c) for c in node.children if isinstance(c, (Term, Phrase))]
+            if None in words:
+                return "True"  # one of its words is taken as found
+            parts = [f"(f & {self.mask(words)})"] if words else []
+            parts += [self.expr(c) for c in node.children if not isinstance(c, (Term, Phrase))]
+            return "True" if "True" in parts else "(" + " or ".join(parts) + ")"
+        return "True"  # Not: needs no word at all
+
+    @staticmethod
+    def _and(parts: list[str]) -> str:
+        parts = [part for part in parts if part != "True"]
+        return "(" + " and ".join(parts) + ")" if parts else "True"
+
+
+def _representative(leaf: Term | Phrase) -> Term | None:
+    """The word the screen looks for: a phrase's rarest word; None when it is taken as found."""
+    words = [w for w in (leaf.words if isinstance(leaf, Phrase) else (leaf,)) if not _weak(w)]
+    if not words:
+        return None
+    return max(words, key=lambda w: (min(map(len, term_keys(w)[0] | term_keys(w)[1])), -len(term_keys(w)[1])))
+
+
+class Screen:
+    """`passes(title, text)`: False only for a text no topic of `queries` can match."""
+
+    def __init__(self, queries: Iterable[Node]):
+        compiler = _Compiler()
+        each = [compiler.expr(query) for query in queries]
+        self.always = not each or "True" in each  # a topic that needs no word: every text may match
+        expression = " or ".join(each) or "True"
+        # Generated from the query's structure only (bit masks by index): no text of the topic
+        # file reaches the code.
+        cache = "".join(f"    {name} = None\n" for name in compiler.cached)
+        source = f"def check(f, M=M):\n{cache}    return bool({expression})\n"
+        namespace = {"M": tuple(compiler.masks)}
+        exec(source, namespace)  # noqa: S102
+        self._check: Callable[[int], bool] = namespace["check"]
+        starts: dict[str, int] = {}
+        wholes: dict[str, int] = {}
+        for term, bit in compiler.term_bits.items():
+            prefixes, forms = term_keys(term)
+            for key in prefixes:
+                starts[key] = starts.get(key, 0) | bit
+            for key in forms:
+                wholes[key] = wholes.get(key, 0) | bit
+        self.automaton = ahocorasick.Automaton()
+        for key in starts.keys() | wholes.keys():
+            self.automaton.add_word(key, (starts.get(key, 0), wholes.get(key, 0), len(key)))
+        if len(self.automaton):
+            self.automaton.make_automaton()
+        else:
+            self.always = True
+
+    def passes(self, title: str, text: str) -> bool:
+        if self.always:
+            return True
+        folded = screen_text(f"{title}\n{text}")
+        if has_script_seam(folded):
+            return True
+        found = 0
+        after = folded + " "  # every key ends before a character
+        for end, (starts, wholes, size) in self.automaton.iter(folded):
+            start = end - size + 1
+            if start:
+                before = folded[start - 1]
+                if before.isalnum() or before == "_":
+                    continue  # inside a word
+            found |= starts
+            if wholes:
+                following = after[end + 1]
+                if not (following.isalnum() or following == "_"):
+                    found |= wholes
+        return self._check(found)
+
+
+def screen_text(text: str) -> str:
+    """The text as the matcher's tokens see it, in one piece: display text, NFKC, case-folded.
+    A combining mark ends a token for the matcher but composes with its letter under NFKC, so a
+    text with one is screened on the matcher's own tokens instead (rare in news text)."""
+    display = clean_display(text)
+    if _COMBINING_RE.search(display):
+        return "\n".join(normalize_tokens(TOKEN_RE.findall(display)))
+    return fold(display)
+
+
+# Combining marks of the Latin, Greek and Cyrillic blocks and the general ones.
+_COMBINING_RE = re.compile("[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")

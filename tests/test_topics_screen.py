@@ -1,0 +1,107 @@
+"""The matcher's first screen (monitor/topics/screen.py) never turns away a text the full
+evaluator matches, and does turn away ordinary news."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from monitor.topics import Matcher, compile_topic, default_topics
+from monitor.topics.morphology import stem
+from monitor.topics.screen import Screen
+from tests.conftest import CORPORA, FIXTURES
+
+LABELLED = sorted((FIXTURES / "topics").glob("*.jsonl"))
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def matchers() -> tuple[Matcher, Matcher]:
+    topics = default_topics()
+    return Matcher(topics), Matcher(topics, screened=False)
+
+
+def labelled_sets() -> list[Path]:
+    dev = CORPORA / "relevance-dev" / "cases.jsonl"
+    return LABELLED + ([dev] if dev.is_file() else [])
+
+
+@pytest.mark.parametrize("path", labelled_sets(), ids=lambda p: p.name)
+def test_the_screen_passes_every_text_the_full_matcher_matches(matchers, path):
+    screened, full = matchers
+    cases = lines(path)
+    missed = [c["id"] for c in cases if full.classify(c["title"], c["text"]).match
+              and not screened.screen.passes(c["title"], c["text"])]
+    assert not missed
+    # Same decisions, topics and terms with the screen as without it.
+    for c in cases:
+        a, b = screened.classify(c["title"], c["text"]), full.classify(c["title"], c["text"])
+        assert (a.match, a.topics, a.terms, a.snippet, a.lang) == (b.match, b.topics, b.terms, b.snippet, b.lang)
+
+
+def test_the_screen_turns_away_most_of_the_off_topic_news(matchers):
+    screened, full = matchers
+    negatives = [c for path in LABELLED for c in lines(path) if not c["label"]]
+    rejected = [c for c in negatives if not screened.screen.passes(c["title"], c["text"])]
+    # The labelled negatives are hard on purpose (children, Russia, deportation words); everyday
+    # news has fewer of them still. A screen that passes everything would screen nothing.
+    assert len(rejected) >= 0.3 * len(negatives), (len(rejected), len(negatives))
+    everyday = [("Council approves the new tram line", "The city council voted on Tuesday to build a tram line "
+                 "across the river, with the first stop opening in 2028."),
+                ("Погода на вихідні", "Синоптики обіцяють сонячну погоду та до двадцяти градусів тепла у Львові."),
+                ("Курс рубля", "Центробанк сохранил ключевую ставку, аналитики ждут роста цен на топливо.")]
+    assert not any(screened.screen.passes(title, text) for title, text in everyday)
+
+
+@pytest.mark.parametrize("title, text", [
+    # French elision: the matcher also finds "enfants" inside "d'enfants".
+    ("Déportation d'enfants ukrainiens", "La Russie a déporté des milliers d'enfants ukrainiens depuis l'Ukraine occupée."),
+    # A Latin "e" inside a Cyrillic word: the matcher folds the word, a substring search would not.
+    ("Дeпортація дітей", "Росія дeпортувала дітей з окупованого Херсона."),
+    # A combining mark (a decomposed letter): the text is screened on the matcher's tokens.
+    ("Russia deported children", "Russia deported Ukrainian children from occupied Kherson\u0308."),
+    # A soft hyphen and an entity inside words.
+    ("Children depor\u00adted", "Russia depor&shy;ted Ukrainian children from occupied Kherson, officials said."),
+    ("Викрадені діти", "Росія викрала дітей з окупованих територій України, заявив омбудсман."),
+])
+def test_the_screen_passes_what_the_matcher_matches_in_odd_spellings(matchers, title, text):
+    screened, full = matchers
+    assert full.classify(title, text).match
+    assert screened.screen.passes(title, text)
+    assert screened.classify(title, text).match
+
+
+def test_a_key_counts_at_the_start_of_a_word_only():
+    screen = Matcher([compile_topic("t", "teen AND deport*")]).screen
+    assert screen.passes("", "A teen was deported.")
+    assert not screen.passes("", "Fifteen people were deported.")   # "teen" inside a word
+    assert not screen.passes("", "A teen was redeported.")
+    assert screen.passes("", "Підліток? no: a teen (deported) left.")
+
+
+def test_a_combining_mark_ends_a_word_for_the_screen_as_for_the_matcher():
+    # The matcher's tokens split at the mark ("de", "portation"), NFKC would join "dè" to the rest.
+    topic = Matcher([compile_topic("t", "port* AND enfant*")])
+    assert topic.classify("", "de\u0300portation d'enfants").match
+    assert topic.screen.passes("", "de\u0300portation d'enfants")
+
+
+def test_a_topic_that_needs_no_word_passes_every_text():
+    assert Screen([compile_topic("t", "NOT weather").node]).passes("", "anything at all")
+    assert Screen([]).passes("", "anything")
+
+
+def test_english_stems_start_as_the_screen_assumes():
+    # The screen looks for a stemmed word's stem without its last letter (happy -> happi). Check
+    # that on every English word of the labelled sets: a word's stem, but its last letter, begins it.
+    words = {w for path in labelled_sets() for c in lines(path)
+             for w in re.findall(r"[a-z]+", f"{c['title']} {c['text']}".lower())}
+    assert len(words) > 1000
+    wrong = [w for w in words if len(s := stem("english", w)) >= 4 and not w.startswith(s[:-1])]
+    assert not wrong
