@@ -18,8 +18,9 @@ TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_PREFIXES = ("www.", "m.", "mobile.", "amp.")
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
-# Lower-case host, no port, query, fragment or escapes, a path of safe characters only.
-_SIMPLE_URL = re.compile(r"https?://([a-z0-9-]+(?:\.[a-z0-9-]+)+)(/[A-Za-z0-9/:@!$&'()*+,;=._~-]*)?", re.ASCII)
+# Lower-case host, maybe a port, no query, fragment or escapes, a path of safe characters only.
+_SIMPLE_URL = re.compile(r"(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)+)(?::([0-9]{1,5}))?(/[A-Za-z0-9/:@!$&'()*+,;=._~-]*)?",
+                         re.ASCII)
 _AMP_PATH = re.compile(r"/amp(?=/|$)")
 
 
@@ -43,8 +44,12 @@ def canonical_url(url: str) -> str:
     """
     url = url.strip()
     simple = _SIMPLE_URL.fullmatch(url)
-    if simple:  # most feed links: skip the general parse, same result
-        return "https://" + _fold_host(simple.group(1)) + _normal_path(simple.group(2) or "/")
+    if simple and int(simple.group(3) or 0) <= 65535:  # most feed links: skip the general parse, same result
+        scheme, host, port, path = simple.groups()
+        netloc = _fold_host(host)
+        if port and int(port) != _DEFAULT_PORTS[scheme]:
+            netloc += f":{int(port)}"
+        return "https://" + netloc + _normal_path(path or "/")
     try:
         parts = urlsplit(url)
         parts.port  # raises on a port that is not a number

@@ -21,8 +21,11 @@ def general(url: str) -> str:
         urls._SIMPLE_URL = saved
 
 
-@pytest.mark.parametrize("url", [f"{scheme}://{host}{path}" for scheme in ("http", "https") for host in HOSTS
-                                 for path in PATHS])
+PORTS = ["", ":80", ":443", ":8080", ":0080", ":65535", ":65536", ":99999"]
+
+
+@pytest.mark.parametrize("url", [f"{scheme}://{host}{port}{path}" for scheme in ("http", "https") for host in HOSTS
+                                 for port in PORTS for path in PATHS])
 def test_quick_path_matches_the_general_one(url):
     assert urls.canonical_url.__wrapped__(url) == general(url)
 
