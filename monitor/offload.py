@@ -10,9 +10,11 @@ source fails with the reason while every other source goes on.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -23,8 +25,55 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Imported once by the fork server, so that workers need not import them per document.
 PRELOAD = ["monitor.sources", "monitor.extract", "monitor.topics"]
+# Documents handed to each worker at once: one at work, one waiting, so a worker never idles
+# while the event loop gets round to sending the next (it is busy storing what came back).
+PER_WORKER = 2
 # `await run(fn, *args)`: how a stage runs its CPU-bound step (fn and args must pickle).
 Runner = Callable[..., Awaitable[Any]]
+
+# In a worker process: its row of the pool's board (see _Pool).
+_board_row: tuple[Any, int] | None = None
+
+
+def _join_board(board, rows) -> None:
+    """Worker initializer: take the next free row of the pool's board."""
+    global _board_row
+    with rows.get_lock():
+        row, rows.value = rows.value, rows.value + 1
+    _board_row = (board, row)
+
+
+def _on_the_board(task: int, fn: Callable[..., T], *args: Any) -> T:
+    """Run fn(*args) in a worker, its task number and start time on the board meanwhile."""
+    board, row = _board_row
+    board[2 * row + 1] = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process here
+    board[2 * row] = task
+    try:
+        return fn(*args)
+    finally:
+        board[2 * row] = 0
+
+
+class _Pool:
+    """A process pool and its board: per worker, the task it is running and since when, so that
+    the time limit counts a document's own work and never its wait in the queue."""
+
+    def __init__(self, context, workers: int):
+        self.board = context.Array("d", 2 * workers, lock=False)
+        rows = context.Value("i", 0)
+        self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_join_board,
+                                            initargs=(self.board, rows))
+        for ready in [self.executor.submit(os.getpid) for _ in range(workers)]:
+            ready.result()  # the workers are up before the first document is timed
+
+    def started(self, task: int) -> float | None:
+        """When a worker began `task`, or None while it waits (or once it is done)."""
+        board = self.board
+        for row in range(0, len(board), 2):
+            if board[row] == task:
+                started = board[row + 1]
+                return started if board[row] == task else None  # not overwritten meanwhile
+        return None
 
 
 class DocumentTimeout(Exception):
@@ -37,7 +86,8 @@ async def inline(fn: Callable[..., T], *args: Any) -> T:
 
 
 class Offload:
-    """`await offload(fn, *args)` runs fn(*args) in a worker process, within `limit` seconds."""
+    """`await offload(fn, *args)` runs fn(*args) in a worker process, within `limit` seconds of
+    its own work."""
 
     def __init__(self, limit: float, workers: int | None = None):
         self.limit = limit
@@ -48,39 +98,31 @@ class Offload:
         self._context.set_forkserver_preload(PRELOAD)
         self._slots: asyncio.Semaphore | None = None
         self._starting: asyncio.Lock | None = None
-        self._pool: ProcessPoolExecutor | None = None  # started by the first document: a poll of
-        # unchanged feeds never starts it
+        self._tasks = itertools.count(1)
+        self._pool: _Pool | None = None  # started by the first document: a poll of unchanged
+        # feeds never starts it
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(self.workers, mp_context=self._context)
-        for ready in [pool.submit(os.getpid) for _ in range(self.workers)]:
-            ready.result()  # the workers are up before the first document is timed
-        return pool
-
-    async def _started(self) -> ProcessPoolExecutor:
+    async def _started(self) -> _Pool:
         if self._starting is None:
             self._starting = asyncio.Lock()
         async with self._starting:
             if self._pool is None:  # off the event loop: starting workers takes a moment
-                self._pool = await asyncio.to_thread(self._new_pool)
+                self._pool = await asyncio.to_thread(_Pool, self._context, self.workers)
             return self._pool
 
     async def __call__(self, fn: Callable[..., T], *args: Any) -> T:
         if self._slots is None:
-            self._slots = asyncio.Semaphore(self.workers)
-        async with self._slots:  # one document per worker: the limit never counts time in a queue
+            self._slots = asyncio.Semaphore(self.workers * PER_WORKER)
+        async with self._slots:
             return await self._run(fn, *args)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         for attempt in (1, 2):
             pool = await self._started()
-            future = asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+            task = next(self._tasks)
+            future = asyncio.get_running_loop().run_in_executor(pool.executor, _on_the_board, task, fn, *args)
             try:
-                return await asyncio.wait_for(future, self.limit)
-            except TimeoutError:
-                self._replace(pool)
-                raise DocumentTimeout(f"reading the document took longer than {self.limit:g} s "
-                                      f"(settings.document_timeout); it was abandoned") from None
+                return await self._within_limit(pool, task, future)
             except BrokenProcessPool:
                 # Another document's timeout killed the pool under this one: once more, in the new pool.
                 if attempt == 2:
@@ -88,17 +130,36 @@ class Offload:
                 self._replace(pool)
         raise AssertionError("unreachable")
 
-    def _replace(self, pool: ProcessPoolExecutor) -> None:
+    async def _within_limit(self, pool: _Pool, task: int, future: asyncio.Future) -> T:
+        """The result, or DocumentTimeout once the task has run `limit` seconds. A waiting task is
+        given `limit` at a time: the one ahead of it finishes or is abandoned within that."""
+        while True:
+            started = pool.started(task)
+            wait = self.limit if started is None else started + self.limit - time.monotonic()
+            if wait > 0:
+                done, _ = await asyncio.wait({future}, timeout=wait)
+                if done:
+                    return future.result()
+                if started is None:
+                    continue  # it was waiting: see whether it runs now, and since when
+            if pool.started(task) is None and future.done():
+                return future.result()
+            self._replace(pool)
+            future.cancel()
+            raise DocumentTimeout(f"reading the document took longer than {self.limit:g} s "
+                                  f"(settings.document_timeout); it was abandoned")
+
+    def _replace(self, pool: _Pool) -> None:
         if pool is not self._pool:
             return  # already replaced by another caller
         self._pool = None  # the next document starts a new pool
-        for process in list(getattr(pool, "_processes", {}).values()):
+        for process in list(getattr(pool.executor, "_processes", {}).values()):
             process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.executor.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.executor.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> Offload:
         return self

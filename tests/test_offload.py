@@ -40,6 +40,35 @@ def test_a_step_past_the_limit_is_abandoned_and_the_pool_goes_on(offload):
     assert asyncio.run(go()) == (3, 4)
 
 
+def test_a_worker_has_its_next_document_before_the_event_loop_is_free_to_send_it():
+    # A poll's event loop is often busy (storing what came back); a worker that had to wait for
+    # it to send the next document would idle meanwhile.
+    async def go():
+        with Offload(limit=10.0, workers=1) as one:
+            await one(abs, -1)  # the pool is up
+            first = asyncio.ensure_future(one(time.sleep, 0.3))
+            second = asyncio.ensure_future(one(time.monotonic))  # when the worker got to it
+            await asyncio.sleep(0.1)  # both handed over
+            time.sleep(1.0)  # the loop is busy; the worker is not
+            free = time.monotonic()
+            await first
+            return await second, free
+
+    ran_at, loop_free_at = asyncio.run(go())
+    assert ran_at < loop_free_at
+
+
+def test_the_limit_counts_a_documents_own_work_not_its_wait_behind_another():
+    async def go():
+        with Offload(limit=1.0, workers=1) as one:
+            await one(abs, -1)
+            ahead = asyncio.ensure_future(one(time.sleep, 0.7))
+            behind = asyncio.ensure_future(one(time.sleep, 0.7))  # done 1.4 s after it was handed over
+            return await asyncio.wait_for(asyncio.gather(ahead, behind), 20)
+
+    assert asyncio.run(go()) == [None, None]
+
+
 def test_a_document_that_takes_too_long_fails_only_its_source(server, store, make_fetcher):
     slow_source = rss_source("Huge", server.route("/huge", Reply(body=_big_feed(40_000), headers=RSS)))
     healthy = rss_source("Healthy", server.route("/feed", Reply(body=fixture_bytes("feeds/en-rss2.xml"),
