@@ -14,13 +14,16 @@ import asyncio
 import dataclasses
 import logging
 import re
+from typing import TYPE_CHECKING
 
 from monitor.sources import SourceConfig
-from monitor.extract import Extracted, extract
 from monitor.fetch import Fetcher, FetchError
 from monitor.guard import BlockedURL, Guard, guard_for
 from monitor.items import Item
 from monitor.offload import Runner, inline
+
+if TYPE_CHECKING:
+    from monitor.extract import Extracted
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,8 @@ async def _with_article(item: Item, source: SourceConfig, fetcher: Fetcher, guar
                     kind or "PDF")
         return item
     try:
+        from monitor.extract import extract  # trafilatura (~0.3 s to import): only once a page is read
+
         # Extraction is CPU work (~15-40 ms a page): off the event loop, so fetches keep flowing.
         page = await run(extract, response.body, response.url, response.content_type)
     except Exception as exc:  # a page that trips the extractor must not cost the item

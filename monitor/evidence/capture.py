@@ -31,7 +31,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from monitor.clock import Clock, utc_iso, utc_now
 from monitor.evidence import recheck as judge
-from monitor.evidence import timestamp as rfc3161
 from monitor.options.evidence import EvidenceSettings
 from monitor.captures import Target
 from monitor.evidence.warc import Exchange, Records, append, daily_name, exchange_records
@@ -289,6 +288,8 @@ class Evidence:
     async def seal(self) -> Report:
         """Hash each WARC file whose day is over (and timestamp it, with settings.evidence.timestamp_url);
         retry timestamps that failed."""
+        from monitor.evidence import timestamp as rfc3161  # asn1crypto: only when sealing
+
         report = Report()
         now = self.now()
         today = daily_name(now - SEAL_AFTER)

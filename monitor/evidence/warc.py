@@ -29,6 +29,7 @@ is cut back off the file, so a failure never leaves half a record behind.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import io
 import os
@@ -41,12 +42,6 @@ from datetime import datetime, timezone
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
-
-from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.utils import Digester
-from warcio.warcwriter import WARCWriter
 
 from monitor import __version__
 
@@ -97,12 +92,25 @@ class Records:
         return hashlib.sha256(self.data).hexdigest()
 
 
-class _Writer(WARCWriter):
-    """warcio's writer with SHA-256 block and payload digests (warcio's default is SHA-1)."""
+# warcio is imported on first use (~70 ms): a poll that matches nothing never writes a record.
 
-    @staticmethod
-    def _create_digester():
-        return Digester("sha256")
+@functools.cache
+def _writer_class():
+    from warcio.utils import Digester
+    from warcio.warcwriter import WARCWriter
+
+    class Writer(WARCWriter):
+        """warcio's writer with SHA-256 block and payload digests (warcio's default is SHA-1)."""
+
+        @staticmethod
+        def _create_digester():
+            return Digester("sha256")
+
+    return Writer
+
+
+def _Writer(*args, **kwargs):
+    return _writer_class()(*args, **kwargs)
 
 
 def warc_date(moment: datetime) -> str:
@@ -126,6 +134,8 @@ def _records(write) -> bytes:
 
 
 def exchange_records(exchange: Exchange, extra: dict[str, str] | None = None) -> Records:
+    from warcio.statusandheaders import StatusAndHeaders
+
     date = warc_date(exchange.at)
     length = str(len(exchange.body))
     kept, original = [], {}
@@ -264,6 +274,9 @@ class Payload:
 def response_payload(data: bytes) -> Payload:
     """The first record of `data` (a capture's bytes): a response; its payload's SHA-256, and
     whether its digests hold. ArchiveLoadFailed (or zlib.error/OSError) when it cannot be read."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
     iterator = ArchiveIterator(io.BytesIO(data), check_digests=True)
     for record in iterator:
         if record.rec_type != "response":
@@ -278,6 +291,9 @@ def response_payload(data: bytes) -> Payload:
 
 def check_file(path: Path) -> list[str]:
     """Problems found reading every record of a WARC file with its digests checked ([] if none)."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
     problems = []
     try:
         with open(path, "rb") as handle:
