@@ -14,10 +14,12 @@ import asyncio
 import dataclasses
 import logging
 import re
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from monitor.sources import SourceConfig
-from monitor.fetch import Fetcher, FetchError
+from monitor.clock import Clock, utc_now
+from monitor.fetch import Fetcher, FetchError, Response
 from monitor.guard import BlockedURL, Guard, guard_for
 from monitor.items import Item
 from monitor.offload import Runner, inline
@@ -45,24 +47,31 @@ def needs_article(item: Item, policy: str) -> bool:
     return len(text.split()) < FULL_TEXT_WORDS or bool(_CUT.search(text))
 
 
+# The pages read, by item URL, with when each arrived: the evidence step captures a matched item's
+# page from here instead of fetching it a second time.
+Pages = dict[str, tuple[Response, datetime]]
+
+
 async def complete_items(items: list[Item], source: SourceConfig, fetcher: Fetcher,
-                         run: Runner = inline) -> list[Item]:
+                         run: Runner = inline, pages: Pages | None = None, now: Clock = utc_now) -> list[Item]:
     """The items, in order, with full text where the policy asks for it (pages fetched concurrently;
-    `run` runs the extraction, monitor.offload)."""
+    `run` runs the extraction, monitor.offload). Each page read is put in `pages`, if given."""
     guard = guard_for(source.allow_private)
 
     async def complete(item: Item) -> Item:
         if not needs_article(item, source.fetch_article):
             return item
-        return await _with_article(item, source, fetcher, guard, run)
+        return await _with_article(item, source, fetcher, guard, run, pages, now)
 
     return list(await asyncio.gather(*(complete(item) for item in items)))
 
 
 async def _with_article(item: Item, source: SourceConfig, fetcher: Fetcher, guard: Guard | None,
-                        run: Runner) -> Item:
+                        run: Runner, pages: Pages | None, now: Clock) -> Item:
     try:
         response = await fetcher.get(item.url, respect_robots=source.respect_robots, guard=guard)
+        if pages is not None:
+            pages[item.url] = (response, now())
     except BlockedURL as exc:
         log.warning("source %r: not fetching a discovered link: %s", source.name, exc)
         return item

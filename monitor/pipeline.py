@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
-from monitor.article import complete_items
+from monitor.article import Pages, complete_items
 from monitor.clock import Clock, utc_now
 from monitor.config import Config
 from monitor.dedup import StoryIndex, load_index, story_assigner
@@ -71,9 +71,12 @@ class Pipeline:
             adopted = await self._adopt(known, source)
             if source.notify_updates:
                 fresh.update(_edited(items, fresh, source.name, self.store))
+            pages: Pages = {}
             if fresh and self.fetch_articles:
-                fresh = await _with_articles(fresh, source, self.fetcher, self.offload)
+                fresh = await _with_articles(fresh, source, self.fetcher, self.offload, pages, self.now)
             fresh, matches = await self._match(fresh) if self.matcher is not None else (fresh, {})
+            # Only a matched item's page is evidence to keep; the others go now.
+            pages = {fresh[key].url: pages[fresh[key].url] for key in matches if fresh[key].url in pages}
         except (FetchError, SourceError, DocumentTimeout) as exc:
             return self._failed(source, str(exc), started)
         except asyncio.CancelledError:
@@ -104,7 +107,10 @@ class Pipeline:
         # A copy of a story already stored is news to nobody: it is not an alert of its own.
         matched = tuple(stored.id for stored in new if matches.get(stored.key) and not stored.is_copy) + tuple(adopted)
         if self.capture is not None:  # copies too: each outlet's page is evidence; never raises
-            await self.capture(source, [stored.id for stored in new if matches.get(stored.key)] + list(adopted))
+            captured = [stored for stored in new if matches.get(stored.key)]
+            await self.capture(source, [stored.id for stored in captured] + list(adopted),
+                               pages={stored.id: pages[stored.item.url] for stored in captured
+                                      if stored.item.url in pages})
         status = "not_modified" if collected.not_modified else "ok"
         log.info("source %r: %s, %d new of %d, %d matched, %d copies of known stories", source.name, status,
                  len(new), len(collected.items), len(matched), sum(1 for stored in new if stored.is_copy))
@@ -191,9 +197,10 @@ def _edited(items: list[Item], fresh: Keyed, source_name: str, store: Store) -> 
     return {item.key(source_name): item for item in updates}
 
 
-async def _with_articles(fresh: Keyed, source: SourceConfig, fetcher: Fetcher, run: Runner) -> Keyed:
-    """The full-article stage: the source's fetch_article policy, applied."""
-    completed = await complete_items(list(fresh.values()), source, fetcher, run)
+async def _with_articles(fresh: Keyed, source: SourceConfig, fetcher: Fetcher, run: Runner, pages: Pages,
+                         now: Clock) -> Keyed:
+    """The full-article stage: the source's fetch_article policy, applied (the pages read in `pages`)."""
+    completed = await complete_items(list(fresh.values()), source, fetcher, run, pages, now)
     keys = [key if after is before else after.key(source.name)
             for (key, before), after in zip(fresh.items(), completed)]
     # A canonical URL that several articles of one poll name is the site's, not an article's:

@@ -2,11 +2,11 @@
 schedule, and each finished day's WARC file sealed (hashed) and, optionally, timestamped.
 
 The capture step runs after a poll has stored its items (monitor/pipeline.py calls it with the
-poll's matched item ids) and fetches each page again through the one Fetcher: the guard, robots.txt
-and the limits apply as to any article. The page is fetched anew rather than kept from the article
-stage, because that stage reads every new item's page and only some turn out to match; holding all
-of them until the match is known costs more than one more request per matched item. An item matched
-on feed text alone is captured the same way, and a Telegram post by its t.me/s/CHANNEL/ID page.
+poll's matched item ids). A page the article stage read is captured as it was received then (the
+pipeline keeps a poll's pages until the match is known, then only the matched ones); any other
+page is fetched through the one Fetcher: the guard, robots.txt and the limits apply as to any
+article. An item matched on feed text alone is captured that way, and a Telegram post by its
+t.me/s/CHANNEL/ID page.
 
 Nothing here raises into the poll: a capture that fails (a full disk, a timeout) leaves the item
 stored and its evidence 'pending', with the reason, to be tried again (by the next poll of its
@@ -25,7 +25,7 @@ import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,7 +34,7 @@ from monitor.evidence import recheck as judge
 from monitor.options.evidence import EvidenceSettings
 from monitor.captures import Target
 from monitor.evidence.warc import Exchange, Records, append, daily_name, exchange_records
-from monitor.fetch import Fetcher, FetchError
+from monitor.fetch import Fetcher, FetchError, Response
 from monitor.guard import BlockedURL, guard_for
 from monitor.sources import SourceConfig
 from monitor.store import Store
@@ -97,17 +97,20 @@ class Evidence:
 
     # --- the poll's step ------------------------------------------------------------------------
 
-    async def __call__(self, source: SourceConfig, item_ids: Sequence[int]) -> None:
+    async def __call__(self, source: SourceConfig, item_ids: Sequence[int],
+                       pages: Mapping[int, tuple[Response, datetime]] | None = None) -> None:
         """After a poll stored its items: capture its matched items, and retry its source's
-        captures that are due. Never raises (but for cancellation). A poll that matched nothing
-        costs nothing here: the service's evidence job retries what is due."""
+        captures that are due. `pages` holds the pages the article stage read, by item id, with
+        when each arrived: those are captured as they were received, not fetched again. Never
+        raises (but for cancellation). A poll that matched nothing costs nothing here: the
+        service's evidence job retries what is due."""
         if not item_ids:
             return
         try:
             due = self.store.pending_captures(self.now(), source=source.name)
             ids = list(dict.fromkeys([*item_ids, *due]))
             if ids:
-                await self.capture(ids)
+                await self.capture(ids, pages=pages)
         except asyncio.CancelledError:
             raise
         except Exception:  # evidence must never cost a poll its result
@@ -115,8 +118,10 @@ class Evidence:
 
     # --- captures -------------------------------------------------------------------------------
 
-    async def capture(self, item_ids: Sequence[int], *, force: bool = False) -> Report:
-        """Capture these items (those not claimed by another process meanwhile)."""
+    async def capture(self, item_ids: Sequence[int], *, force: bool = False,
+                      pages: Mapping[int, tuple[Response, datetime]] | None = None) -> Report:
+        """Capture these items (those not claimed by another process meanwhile); an item in
+        `pages` from the page read then."""
         report = Report()
         try:
             claimed = self.store.claim_captures(item_ids, self.now(), force=force)
@@ -131,7 +136,14 @@ class Evidence:
 
         async def fetch(target: Target) -> None:
             async with slots:  # at most BATCH bodies in memory; each kept only as its gzip'd records
-                result = await self._fetch(target.source, capture_url(target.url))
+                url = capture_url(target.url)
+                kept = (pages or {}).get(target.item_id)
+                if kept is not None and url == target.url:
+                    response, at = kept
+                    result = Exchange(url, response.url, response.status, response.headers.raw, response.body,
+                                      self.fetcher.user_agent, at)
+                else:
+                    result = await self._fetch(target.source, url)
                 if isinstance(result, FetchError):
                     self._failed(target, str(result),
                                  transient=result.transient and not isinstance(result, BlockedURL), report=report)
