@@ -98,20 +98,26 @@ class EvidenceQueries:
     # --- what to capture --------------------------------------------------------------------------
 
     def pending_captures(self, at: datetime | None, *, source: str | None = None,
-                         item_ids: Iterable[int] | None = None, limit: int = 100) -> list[int]:
-        """Matched items that need a capture: no evidence row, or pending and due at `at` (any
-        pending one when `at` is None), oldest first."""
-        where, params = [], {"at": utc_iso(at), "source": source, "limit": limit}
+                         item_ids: Iterable[int] | None = None, limit: int = 100,
+                         unclaimed: bool = True) -> list[int]:
+        """Matched items that need a capture: pending and due at `at` (any pending one when `at`
+        is None), and, with `unclaimed`, those never tried (no evidence row: a process stopped
+        between storing them and their capture), oldest first. A poll's own step asks for its
+        source's due retries only (the pending rows, by their index): the never-tried ones are
+        the evidence job's, as finding them reads every match."""
+        params = {"at": utc_iso(at), "source": source, "limit": limit}
+        restrict = ""
         if item_ids is not None:
             marks, values = _marks("i", list(item_ids))
-            where.append(f"i.id IN ({marks})")
+            restrict = f" AND i.id IN ({marks})"
             params.update(values)
-        sql = f"""SELECT DISTINCT i.id FROM matches m JOIN items i ON i.id = m.item_id
-                  LEFT JOIN evidence e ON e.item_id = i.id
-                  WHERE (e.item_id IS NULL OR (e.state = 'pending' AND (:at IS NULL OR e.next_attempt_at IS NULL
-                                                                       OR e.next_attempt_at <= :at)))
-                    AND (:source IS NULL OR i.source = :source) {''.join(' AND ' + w for w in where)}
-                  ORDER BY i.id LIMIT :limit"""
+        due = f"""SELECT e.item_id AS id FROM evidence e JOIN items i ON i.id = e.item_id
+                  WHERE e.state = 'pending' AND (:at IS NULL OR e.next_attempt_at IS NULL OR e.next_attempt_at <= :at)
+                    AND (:source IS NULL OR i.source = :source){restrict}"""
+        never = f"""SELECT DISTINCT m.item_id AS id FROM matches m JOIN items i ON i.id = m.item_id
+                    WHERE NOT EXISTS (SELECT 1 FROM evidence e WHERE e.item_id = m.item_id)
+                      AND (:source IS NULL OR i.source = :source){restrict}"""
+        sql = f"SELECT id FROM ({due}{' UNION ' + never if unclaimed else ''}) ORDER BY id LIMIT :limit"
         return [row[0] for row in self.db.execute(sql, params)]
 
     def claim_captures(self, item_ids: Iterable[int], at: datetime, *, force: bool = False) -> list[int]:

@@ -92,6 +92,39 @@ def test_two_captures_of_one_item_never_run_at_once(store):
     assert store.claim_captures([item_id], DAY + timedelta(minutes=11)) == [item_id]  # that one died
 
 
+def _steps(store: Store, query) -> int:
+    """SQLite virtual-machine steps a query takes: work done, whatever the machine's speed."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    store.db.conn.set_progress_handler(count, 1)
+    try:
+        query()
+    finally:
+        store.db.conn.set_progress_handler(None, 1)
+    return steps[0]
+
+
+def test_a_polls_due_retries_cost_the_same_with_more_matched_history(store):
+    # Each poll that matched something asks for its source's due retries: that must not read
+    # every match ever stored (it did: a join over all matches).
+    def history(count: int, start: int) -> None:
+        ids = [matched(store, "Site", f"https://example.org/old-{n}") for n in range(start, start + count)]
+        store.claim_captures(ids, DAY)
+        with store.transaction():
+            store.db.conn.executemany("UPDATE evidence SET state = 'captured' WHERE item_id = ?", [(i,) for i in ids])
+
+    due = lambda: store.pending_captures(DAY, source="Site", unclaimed=False)  # noqa: E731
+    history(20, 0)
+    few = _steps(store, due)
+    history(2000, 20)
+    many = _steps(store, due)
+    assert due() == [] and many < few * 2, (few, many)
+
+
 def test_a_blocked_address_is_a_failed_capture_not_retried(tmp_path, server, store, make_fetcher):
     item_id = matched(store, "Other", server.url("/a"))  # a source not configured: the guard applies
     report = capture(store, tmp_path, make_fetcher, [item_id], server)

@@ -107,7 +107,7 @@ class Evidence:
         if not item_ids:
             return
         try:
-            due = self.store.pending_captures(self.now(), source=source.name)
+            due = self.store.pending_captures(self.now(), source=source.name, unclaimed=False)
             ids = list(dict.fromkeys([*item_ids, *due]))
             if ids:
                 await self.capture(ids, pages=pages)
