@@ -3,9 +3,9 @@ en/uk/ru (a place instead of a country, return and reunification wording, Russia
 repatriations, passing mentions) and fourteen European languages with their own hard
 negatives; language detection for them; and the second hold-out, figures only.
 
-Targets on the development sets (cases.jsonl + families.jsonl for en/uk/ru, european.jsonl for
-the others): en/uk/ru precision and recall ≥ 0.97 each; every other language recall ≥ 0.9 and
-precision ≥ 0.95.
+Targets on the development sets (cases.jsonl + families.jsonl + families2.jsonl for en/uk/ru,
+european.jsonl for the others): en/uk/ru precision and recall ≥ 0.97 each; every other language
+recall ≥ 0.9 and precision ≥ 0.95.
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ def load(name: str) -> list[dict]:
     return [json.loads(line) for line in (TOPICS / name).read_text("utf-8").splitlines() if line.strip()]
 
 
-CASES, FAMILIES, EUROPEAN, HOLDOUT, HOLDOUT2 = (load(n) for n in (
-    "cases.jsonl", "families.jsonl", "european.jsonl", "holdout.jsonl", "holdout2.jsonl"))
+CASES, FAMILIES, FAMILIES2, EUROPEAN, HOLDOUT, HOLDOUT2 = (load(n) for n in (
+    "cases.jsonl", "families.jsonl", "families2.jsonl", "european.jsonl", "holdout.jsonl",
+    "holdout2.jsonl"))
+FOUR_FAMILIES = {"place", "return", "russia_repatriation", "passing_mention"}
+OWN = FAMILIES + FAMILIES2  # the issue-12 dev sets for en/uk/ru
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +57,21 @@ def pr(s: list[int]) -> tuple[float, float]:
 
 
 def test_the_labelled_set_is_large_enough_and_new():
-    everything = CASES + FAMILIES + EUROPEAN + HOLDOUT + HOLDOUT2
+    everything = CASES + FAMILIES + FAMILIES2 + EUROPEAN + HOLDOUT + HOLDOUT2
     assert len(everything) >= 300
     ids = [c["id"] for c in everything]
     assert len(ids) == len(set(ids))
     assert len({c["text"] for c in everything}) == len(everything)
     four = [c for c in FAMILIES + HOLDOUT2 if c["lang"] in ("en", "uk", "ru")]
     assert len(four) >= 100
-    assert {"place", "return", "russia_repatriation", "passing_mention"} <= {c["family"] for c in four}
+    assert FOUR_FAMILIES <= {c["family"] for c in four}
+    # our own cases in families 1-4 (the issue asks for at least 100), every family in every
+    # language, and more hard negatives than the first set had
+    own = Counter((c["lang"], c["family"]) for c in OWN if c["family"] in FOUR_FAMILIES)
+    assert sum(own.values()) >= 100
+    assert all(own[lang, f] >= 5 for lang in ("en", "uk", "ru") for f in FOUR_FAMILIES), own
+    second = Counter(c["family"] for c in FAMILIES2)
+    assert second["russia_repatriation"] >= 12 and second["passing_mention"] >= 12, second
     for lang in EU_LANGS:
         of_lang = [c for c in EUROPEAN + HOLDOUT2 if c["lang"] == lang]
         assert len(of_lang) >= 20, lang
@@ -69,14 +79,14 @@ def test_the_labelled_set_is_large_enough_and_new():
         assert {"immigration", "evacuation", "other_war"} <= negatives, (lang, negatives)
 
 
-@pytest.mark.parametrize("case", FAMILIES + EUROPEAN, ids=[c["id"] for c in FAMILIES + EUROPEAN])
+@pytest.mark.parametrize("case", OWN + EUROPEAN, ids=[c["id"] for c in OWN + EUROPEAN])
 def test_language_is_detected(case):
     assert detect_language(case["title"], case["text"]) == case["lang"]
 
 
 @pytest.mark.parametrize("lang", ["en", "uk", "ru"])
 def test_en_uk_ru_targets_on_the_development_sets(matcher, lang):
-    p, r = pr(scores(matcher, CASES + FAMILIES)[lang])
+    p, r = pr(scores(matcher, CASES + OWN)[lang])
     assert p >= 0.97 and r >= 0.97, (lang, p, r)
 
 
@@ -86,8 +96,8 @@ def test_european_targets_on_the_development_set(matcher, lang):
     assert r >= 0.9 and p >= 0.95, (lang, p, r)
 
 
-@pytest.mark.parametrize("case", [c for c in FAMILIES + EUROPEAN if c["label"] == 0],
-                         ids=[c["id"] for c in FAMILIES + EUROPEAN if c["label"] == 0])
+@pytest.mark.parametrize("case", [c for c in OWN + EUROPEAN if c["label"] == 0],
+                         ids=[c["id"] for c in OWN + EUROPEAN if c["label"] == 0])
 def test_hard_negatives_stay_out(matcher, case):
     c = matcher.classify(case["title"], case["text"])
     assert not c.match, (case["family"], c.terms)
@@ -103,8 +113,10 @@ COMPOSITION2 = {"en": (7, 5), "uk": (7, 5), "ru": (7, 5), "eu": (42, 42)}
 #   ru  tp 6  fp 0 fn 1    precision 1.000  recall 0.857
 #   eu  tp 41 fp 0 fn 1    precision 1.000  recall 0.976  (14 languages, 3 + 3 cases each)
 #   all tp 59 fp 0 fn 4    precision 1.000  recall 0.937
-FLOORS2 = {"en": (1.000, 0.857), "uk": (1.000, 0.857), "ru": (1.000, 0.857), "eu": (1.000, 0.976),
-           "all": (1.000, 0.936)}
+# After the families2 rules (families2.jsonl, never this set): en 1.000/1.000, uk 1.000/0.857,
+# ru 1.000/1.000, eu 1.000/0.976, all 1.000/0.968. The floors follow what was reached.
+FLOORS2 = {"en": (1.000, 1.000), "uk": (1.000, 0.857), "ru": (1.000, 1.000), "eu": (1.000, 0.976),
+           "all": (1.000, 0.968)}
 
 
 def group(lang: str) -> str:
@@ -114,7 +126,7 @@ def group(lang: str) -> str:
 def test_second_holdout_is_what_the_figures_were_measured_on():
     counts = Counter((group(c["lang"]), c["label"]) for c in HOLDOUT2)
     assert {g: (counts[g, 1], counts[g, 0]) for g in COMPOSITION2} == COMPOSITION2
-    tuning = CASES + FAMILIES + EUROPEAN
+    tuning = CASES + OWN + EUROPEAN
     assert not {c["id"] for c in HOLDOUT2} & {c["id"] for c in tuning}
     assert not {c["title"] for c in HOLDOUT2} & {c["title"] for c in tuning}
     assert {c["lang"] for c in HOLDOUT2} == {"en", "uk", "ru", *EU_LANGS}
