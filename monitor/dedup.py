@@ -2,9 +2,12 @@
 
 Exact copies share the hash of their normalized text. Near copies (another byline, a trimmed or
 added paragraph, other boilerplate, light edits) are found with MinHash-LSH over word 3-shingles:
-the LSH index answers "which recent articles look like this one" without scanning the history,
-so checking an article costs the same with 1k or 100k stored. The index holds a sliding window
-(7 days by default) and is rebuilt from the signatures kept in SQLite at start.
+the LSH bands answer "which recent articles look like this one" without scanning the history,
+so checking an article costs the same with 1k or 100k stored. The index covers a sliding window
+(7 days by default) and lives in SQLite beside the items: each grouped item's band keys are rows
+of story_bands, written with the item, and every check queries the window's rows it needs, so
+nothing is rebuilt at start and memory does not grow with what is stored (an in-memory index of
+the same kind serves code without a store).
 
 Shingles alone cannot tell a copy from a *different* report written on the same template: two
 agency stories on two separate returns of children share the background paragraph, the
@@ -22,10 +25,10 @@ import hashlib
 import re
 import unicodedata
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
@@ -217,12 +220,57 @@ def _new_minhash():
     return MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME, permutations=_permutations())
 
 
-def _minhash(values: np.ndarray):
-    from datasketch import LeanMinHash
+# --- LSH bands ------------------------------------------------------------------------------------
+# A band is LSH_BANDS[1] consecutive MinHash values; two signatures are candidates when one of their
+# bands is equal. Each band is one key: a 63-bit hash of (band number, its values), non-negative so
+# SQLite keeps it as a plain INTEGER. The keys are stored (story_bands, migration v10): a change to
+# this formula, NUM_PERM or LSH_BANDS needs a migration that rewrites them.
 
-    # Lean: no permutation tables, just the values the LSH index needs.
-    return LeanMinHash(seed=1, hashvalues=values, scheme=SCHEME)
+_MASK63 = np.uint64((1 << 63) - 1)
+_MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+_BAND_SEED = np.uint64(0x9E3779B97F4A7C15)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer, elementwise: a bijection of uint64 (array arithmetic wraps)."""
+    x = (x ^ (x >> np.uint64(30))) * _MIX[0]
+    x = (x ^ (x >> np.uint64(27))) * _MIX[1]
+    return x ^ (x >> np.uint64(31))
+
+
+def band_key_matrix(minhashes: np.ndarray) -> np.ndarray:
+    """The band keys of n MinHashes (uint64[n, NUM_PERM]), as int64[n, bands]."""
+    bands, rows = LSH_BANDS
+    values = np.ascontiguousarray(minhashes, dtype=np.uint64)[:, :bands * rows].reshape(-1, bands, rows)
+    keys = np.broadcast_to(_mix(np.arange(bands, dtype=np.uint64) + _BAND_SEED), values.shape[:2])
+    for column in range(rows):
+        keys = _mix(keys ^ values[:, :, column])
+    return (keys & _MASK63).astype(np.int64)
+
+
+def band_keys(minhash: np.ndarray) -> list[int]:
+    """The band keys of one MinHash, band by band."""
+    return band_key_matrix(minhash.reshape(1, -1))[0].tolist()
+
+
+def seen_second(moment: datetime) -> int:
+    """A moment as story_bands keeps it: whole Unix seconds, like first_seen's text (naive = UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // timedelta(seconds=1)
+
+
+def band_rows(item_id: int, blob: bytes | None, seen: datetime) -> list[tuple[int, int, int]]:
+    """story_bands rows (band key, seen second, item id) of an item stored with this signature blob;
+    none without a MinHash (b"": a text too short for one, grouped with its exact copies only)."""
+    if not blob or len(blob) < NUM_PERM * 8:
+        return []
+    second = seen_second(seen)
+    return [(key, second, item_id) for key in band_keys(np.frombuffer(blob[:NUM_PERM * 8], dtype="<u8"))]
+
+
+# --- the index ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Entry:
@@ -232,67 +280,57 @@ class Entry:
 
 
 class StoryIndex:
-    """Recent articles by text: finds the story a new article belongs to, if any."""
+    """Recent articles by text: finds the story a new article belongs to, if any.
 
-    def __init__(self, threshold: float = THRESHOLD, window: timedelta = DEFAULT_WINDOW,
-                 history: Callable[[], Iterable[dict]] | None = None):
-        """`history` gives the stored rows to start from (load_index); read on first use only, so
-        a poll that stores nothing new never reads them."""
+    Kept in one of two places, judged one way (find). Over a store (load_index) the index is the
+    database: an article's band keys are rows of story_bands, written by Store.add_items in the
+    transaction that stores the item (right after story_for returns, before the next item is
+    judged), and find() asks SQLite for the window's items sharing a band with the new article,
+    its exact copy by content_hash and the members of a candidate's story. Nothing is held in
+    memory or read at start, however much is stored, and a rolled-back poll leaves nothing behind.
+    Without a store (tests, bench.dedup) the same is kept in memory, filled by add()."""
+
+    def __init__(self, threshold: float = THRESHOLD, window: timedelta = DEFAULT_WINDOW, *,
+                 store=None, now: datetime | None = None):
+        """`store`: a Store to query (see load_index); `now`: the moment len() counts the window
+        back from, until find() is given one."""
         self.threshold = threshold
         self.window = window
-        self._history = history
-        self._lsh_index = None
-        self._signatures: dict[int, np.ndarray] = {}
-        self._facts: dict[int, bytes] = {}
-        self._members: dict[int, list[int]] = {}   # story id → its items in the window
-        self._entries: dict[int, Entry] = {}
-        self._by_hash: dict[str, Entry] = {}
-        self._order: deque[tuple[datetime, int, str]] = deque()
+        self._items: _MemoryItems | _StoredItems = _StoredItems(store) if store is not None else _MemoryItems()
+        self._now = now
         self._uncommitted: list[int] | None = None
 
     def __len__(self) -> int:
-        self._load()
-        return len(self._entries)
-
-    @property
-    def _lsh(self):
-        if self._lsh_index is None:
-            from datasketch import MinHashLSH
-
-            self._lsh_index = MinHashLSH(num_perm=NUM_PERM, params=LSH_BANDS)
-        return self._lsh_index
-
-    def _load(self) -> None:
-        history, self._history = self._history, None
-        for row in history() if history is not None else ():
-            self.add(row["id"], row["story_id"] or row["id"], signature_from_bytes(row["signature"]),
-                     row["content_hash"], datetime.fromisoformat(row["first_seen"]))
+        """How many grouped items the window holds (in memory: those not expired yet)."""
+        return self._items.count(None if self._now is None else self._now - self.window)
 
     def find(self, sig: Signature | None, content_hash: str, now: datetime) -> int | None:
         """The story id of an exact or near copy seen within the window, or None."""
-        self._load()
-        self._expire(now)
-        exact = self._by_hash.get(content_hash)
+        self._now = now
+        cutoff = now - self.window
+        self._items.expire(cutoff)
+        exact = self._items.exact(content_hash, cutoff)
         if exact is not None:
-            return exact.story_id
+            return exact
         if sig is None:
             return None
-        candidates = list(self._lsh.query(_minhash(sig.minhash)))
-        if not candidates:
+        stories, minhashes = self._items.candidates(band_keys(sig.minhash), cutoff)
+        if not stories:
             return None
         # Score every candidate at once (same-subject articles can be hundreds of candidates),
-        # then take the most similar whose story the new article does not contradict.
-        matches = np.count_nonzero(np.stack([self._signatures[c] for c in candidates]) == sig.minhash, axis=1)
+        # then take the most similar whose story the new article does not contradict (candidates
+        # come oldest first: the oldest of equally similar ones wins).
+        matches = np.count_nonzero(minhashes == sig.minhash, axis=1)
         rejected: set[int] = set()
         for row in np.argsort(-matches, kind="stable"):
             if matches[row] < self.threshold * NUM_PERM:
                 break
-            story = self._entries[candidates[row]].story_id
+            story = stories[row]
             if story in rejected:
                 continue
             # A copy agrees with every copy of its story on the facts; another event contradicts
             # at least one of them (a heavily edited copy alone may not show it).
-            if any(facts_conflict(sig.facts, self._facts.get(member, b"")) for member in self._members.get(story, ())):
+            if any(facts_conflict(sig.facts, facts) for facts in self._items.story_facts(story, cutoff)):
                 rejected.add(story)
                 continue
             return story
@@ -301,72 +339,146 @@ class StoryIndex:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Entries added inside the block are forgotten again if it fails: the index holds only
-        what the database committed (a rolled-back poll's ids are handed out again)."""
+        what the database committed (a rolled-back poll's ids are handed out again). Over a store
+        the rollback itself does it: the bands were rows of the same transaction."""
         self._uncommitted = []
         try:
             yield
         except BaseException:
             for item_id in reversed(self._uncommitted):
-                self._forget(item_id)
+                self._items.forget(item_id)
             raise
         finally:
             self._uncommitted = None
 
     def add(self, item_id: int, story_id: int, sig: Signature | None, content_hash: str, seen: datetime) -> None:
-        self._load()
-        if item_id in self._entries:
-            raise ValueError(f"item {item_id} is already in the story index")
+        """Remember an item (story_assigner calls it for each item judged). Over a store there is
+        nothing to remember: Store.add_items writes the item's row and bands."""
+        self._items.add(item_id, story_id, sig, content_hash, seen)
         if self._uncommitted is not None:
             self._uncommitted.append(item_id)
+
+
+class _MemoryItems:
+    """The index in dicts: a band key's items, each item's entry, signature and facts, each story's
+    members, the items of each text hash; expired oldest first."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, Entry] = {}
+        self.signatures: dict[int, np.ndarray] = {}
+        self.facts: dict[int, bytes] = {}
+        self.members: dict[int, list[int]] = {}   # story id → its items in the window
+        self.by_hash: dict[str, deque[Entry]] = {}  # text hash → its items, oldest first
+        self.bands: dict[int, set[int]] = {}      # band key → the items with that band
+        self.order: deque[tuple[datetime, int, str]] = deque()
+
+    def count(self, cutoff: datetime | None) -> int:
+        return len(self.entries)
+
+    def exact(self, content_hash: str, cutoff: datetime) -> int | None:
+        holders = self.by_hash.get(content_hash)
+        return holders[0].story_id if holders else None   # the oldest, as Store.grouped_copy
+
+    def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray]:
+        found: set[int] = set()
+        for key in keys:
+            found.update(self.bands.get(key, ()))
+        ids = sorted(found)
+        if not ids:
+            return [], np.empty((0, NUM_PERM), dtype=np.uint64)
+        return [self.entries[i].story_id for i in ids], np.stack([self.signatures[i] for i in ids])
+
+    def story_facts(self, story: int, cutoff: datetime) -> Iterator[bytes]:
+        return (self.facts.get(member, b"") for member in self.members.get(story, ()))
+
+    def add(self, item_id: int, story_id: int, sig: Signature | None, content_hash: str, seen: datetime) -> None:
+        if item_id in self.entries:
+            raise ValueError(f"item {item_id} is already in the story index")
         entry = Entry(item_id, story_id, seen)
-        self._entries[item_id] = entry
-        self._members.setdefault(story_id, []).append(item_id)
-        self._by_hash.setdefault(content_hash, entry)
+        self.entries[item_id] = entry
+        self.members.setdefault(story_id, []).append(item_id)
+        self.by_hash.setdefault(content_hash, deque()).append(entry)
         if sig is not None:
-            self._signatures[item_id] = sig.minhash
+            self.signatures[item_id] = sig.minhash
             if sig.facts:
-                self._facts[item_id] = sig.facts
-            self._lsh.insert(item_id, _minhash(sig.minhash))
-        self._order.append((seen, item_id, content_hash))
+                self.facts[item_id] = sig.facts
+            for key in band_keys(sig.minhash):
+                self.bands.setdefault(key, set()).add(item_id)
+        self.order.append((seen, item_id, content_hash))
 
-    def _forget(self, item_id: int) -> None:
+    def forget(self, item_id: int) -> None:
         """Undo add() of the last item added (transaction() calls it newest first)."""
-        entry = self._entries.pop(item_id)
-        self._facts.pop(item_id, None)
-        members = self._members.get(entry.story_id, [])
-        if item_id in members:
-            members.remove(item_id)
-        if not members:
-            self._members.pop(entry.story_id, None)
-        if self._signatures.pop(item_id, None) is not None:
-            self._lsh.remove(item_id)
-        _, last_id, content_hash = self._order.pop()
+        _, last_id, content_hash = self.order.pop()
         assert last_id == item_id, "forget() undoes the newest additions first"
-        if self._by_hash.get(content_hash) is entry:
-            del self._by_hash[content_hash]
+        self._drop(item_id, content_hash)
 
-    def _expire(self, now: datetime) -> None:
-        cutoff = now - self.window
-        while self._order and self._order[0][0] < cutoff:
-            _, item_id, content_hash = self._order.popleft()
-            expired = self._entries.pop(item_id, None)
-            self._facts.pop(item_id, None)
-            if expired is not None:
-                members = self._members.get(expired.story_id, [])
-                if item_id in members:
-                    members.remove(item_id)
-                if not members:
-                    self._members.pop(expired.story_id, None)
-            if self._signatures.pop(item_id, None) is not None:
-                self._lsh.remove(item_id)
-            entry = self._by_hash.get(content_hash)
-            if entry is not None and entry.item_id == item_id:
-                del self._by_hash[content_hash]
+    def expire(self, cutoff: datetime) -> None:
+        while self.order and self.order[0][0] < cutoff:
+            _, item_id, content_hash = self.order.popleft()
+            self._drop(item_id, content_hash)
+
+    def _drop(self, item_id: int, content_hash: str) -> None:
+        entry = self.entries.pop(item_id, None)
+        self.facts.pop(item_id, None)
+        if entry is not None:
+            members = self.members.get(entry.story_id, [])
+            if item_id in members:
+                members.remove(item_id)
+            if not members:
+                self.members.pop(entry.story_id, None)
+        minhash = self.signatures.pop(item_id, None)
+        if minhash is not None:
+            for key in band_keys(minhash):
+                holders = self.bands[key]
+                holders.discard(item_id)
+                if not holders:
+                    del self.bands[key]
+        holders = self.by_hash.get(content_hash)
+        if holders:  # an expired item is the oldest of its hash, a forgotten one the newest
+            if holders[0].item_id == item_id:
+                holders.popleft()
+            elif holders[-1].item_id == item_id:
+                holders.pop()
+            if not holders:
+                del self.by_hash[content_hash]
+
+
+class _StoredItems:
+    """The index as the store's queries (Store.grouped_copy, band_candidates, story_facts): each
+    reads the window's rows it needs, by band key, text hash or story, never the whole window."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def count(self, cutoff: datetime | None) -> int:
+        return self.store.grouped_count(cutoff)
+
+    def exact(self, content_hash: str, cutoff: datetime) -> int | None:
+        return self.store.grouped_copy(content_hash, cutoff)
+
+    def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray]:
+        rows = self.store.band_candidates(keys, cutoff)
+        minhashes = np.frombuffer(b"".join(minhash for _, minhash in rows), dtype="<u8").astype(np.uint64)
+        return [story for story, _ in rows], minhashes.reshape(-1, NUM_PERM)
+
+    def story_facts(self, story: int, cutoff: datetime) -> Iterable[bytes]:
+        return self.store.story_facts(story, cutoff)
+
+    def add(self, item_id: int, story_id: int, sig: Signature | None, content_hash: str, seen: datetime) -> None:
+        pass  # Store.add_items writes the row and its bands
+
+    def forget(self, item_id: int) -> None:
+        pass  # the transaction's rollback removed the row and its bands
+
+    def expire(self, cutoff: datetime) -> None:
+        pass  # every query reads the window only
 
 
 def load_index(store, now: datetime, window: timedelta = DEFAULT_WINDOW) -> StoryIndex:
-    """The index of the window's grouped items, from the signatures SQLite keeps (read on first use)."""
-    return StoryIndex(window=window, history=lambda: store.recent_signatures(now - window))
+    """The story index over what `store` keeps (its items' signatures and story_bands): nothing is
+    read here, and each find() reads only the rows it needs, so starting costs the same however
+    much is stored. `now` is only what len() counts back from."""
+    return StoryIndex(window=window, store=store, now=now)
 
 
 def story_assigner(index: StoryIndex, now: datetime):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
+import numpy as np
 import sqlite_utils
+
+from monitor.dedup import NUM_PERM, band_key_matrix, seen_second
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -227,5 +231,34 @@ def _v9(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX labels_label ON labels(label)")
 
 
+def _v10(db: sqlite_utils.Database) -> None:
+    """The story index in SQLite (monitor/dedup.py), no longer rebuilt in memory at start: the LSH
+    band keys of every grouped item (one with a MinHash signature), queried per article. Ordered
+    by (band key, seen), so a query reads a key's rows within the window only; seen is the item's
+    first_seen in Unix seconds. Exact copies are found by content_hash among grouped items, the
+    only ones the partial index holds (v5 dropped the full one: it cost every insert). Items are
+    never deleted; were they, the cascade would scan story_bands (it has no index by item).
+    The bands of the items stored so far are written here, all of them (not only the window's)."""
+    db.execute("""
+        CREATE TABLE story_bands (
+            band_key INTEGER NOT NULL,         -- monitor.dedup.band_keys: 63-bit hash of (band, its values)
+            seen INTEGER NOT NULL,             -- the item's first_seen, Unix seconds
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            PRIMARY KEY (band_key, seen, item_id)
+        ) WITHOUT ROWID""")
+    db.execute("CREATE INDEX items_grouped_hash ON items(content_hash, first_seen) WHERE signature IS NOT NULL")
+    size, last = NUM_PERM * 8, 0
+    while True:  # 5000 items at a time, in item order
+        rows = db.execute(f"""SELECT id, substr(signature, 1, {size}), first_seen FROM items
+                              WHERE id > ? AND length(signature) >= {size} ORDER BY id LIMIT 5000""", [last]).fetchall()
+        if not rows:
+            break
+        keys = band_key_matrix(np.frombuffer(b"".join(row[1] for row in rows), dtype="<u8").reshape(len(rows), -1))
+        db.conn.executemany("INSERT INTO story_bands (band_key, seen, item_id) VALUES (?, ?, ?)",
+                            ((key, second, item_id) for (item_id, _, first_seen), item_keys in zip(rows, keys.tolist())
+                             for second in (seen_second(datetime.fromisoformat(first_seen)),) for key in item_keys))
+        last = rows[-1][0]
+
+
 # Append only: a migration that has shipped is never edited, the next one fixes it.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]

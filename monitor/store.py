@@ -23,6 +23,7 @@ from monitor.dbfile import (CORRUPT, RESTORE, StoreError, check_creatable, check
                             check_writable, explain, is_database_fault, make_directory, read_only_reason, sqlite_uri,
                             unreadable_wal)
 from monitor.captures import EvidenceQueries
+from monitor.dedup import NUM_PERM, band_rows, seen_second
 from monitor.items import Item, Match, SourceHealth, SourceState, Story
 from monitor.labels import LabelQueries
 from monitor.migrations import MIGRATIONS
@@ -342,11 +343,11 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries):
         matches = matches or {}
         with self.transaction():
             # Ids are handed out here, inside the write transaction (no other writer can take
-            # them), so each item is one row written once, with its story, in a single batch.
+            # them), so each item is one row written once, with its story, in this one transaction.
             pending = items if isinstance(items, Mapping) else {item.key(source): item for item in items}
             known = self.known_keys(pending)
             next_id = (self.db.execute("SELECT max(id) FROM items").fetchone()[0] or 0) + 1
-            rows, match_rows = [], []
+            match_rows = []
             for key, item in pending.items():
                 if key in known:
                     continue
@@ -355,16 +356,21 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries):
                 grouped = story_for and not item.revision and (group_unmatched or key in matches)
                 story_id, signature = story_for(item, item_id) if grouped else (None, None)
                 story_id = story_id or item_id
-                rows.append((item_id, key, item.url_key(source), item.url, item.guid, source, item.title, item.summary,
-                             item.content, item.author, utc_iso(item.published), utc_iso(at), item.content_hash, item.lang,
-                             item.canonical, story_id, signature, item.feed_hash or None))
+                # Each item is written before the next one is judged, with its LSH bands: the story
+                # index over this store (dedup.load_index) finds it by them, a copy in the same poll too.
+                self.db.execute(
+                    """INSERT INTO items (id, key, url_key, url, guid, source, title, summary, content, author,
+                           published, first_seen, content_hash, lang, canonical, story_id, signature, feed_hash)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [item_id, key, item.url_key(source), item.url, item.guid, source, item.title, item.summary,
+                     item.content, item.author, utc_iso(item.published), utc_iso(at), item.content_hash, item.lang,
+                     item.canonical, story_id, signature, item.feed_hash or None])
+                if signature:
+                    self.db.conn.executemany("INSERT INTO story_bands (band_key, seen, item_id) VALUES (?, ?, ?)",
+                                             band_rows(item_id, signature, at))
                 new.append(StoredItem(item_id, key, source, item, story_id))
                 match_rows += [(item_id, match.topic, json.dumps(match.terms, ensure_ascii=False), match.snippet,
                                 utc_iso(at)) for match in matches.get(key, ())]
-            self.db.conn.executemany(
-                """INSERT INTO items (id, key, url_key, url, guid, source, title, summary, content, author, published,
-                       first_seen, content_hash, lang, canonical, story_id, signature, feed_hash)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows)
             self.db.conn.executemany(
                 "INSERT OR IGNORE INTO matches (item_id, topic, terms, snippet, matched_at) VALUES (?, ?, ?, ?, ?)",
                 match_rows)
@@ -387,30 +393,65 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries):
 
     def forget_old_text(self, before: datetime, batch: int = 5000) -> int:
         """Retention: items first seen before `before` that matched no topic lose their summary,
-        text and signature; the row and its key stay, so the item never comes back as new.
-        Done in small transactions (a poll is never kept waiting long); returns how many."""
+        text and signature (and with it their LSH bands); the row and its key stay, so the item
+        never comes back as new. Done in small transactions (a poll is never kept waiting long);
+        returns how many."""
         done = 0
         while True:
             with self.transaction():
-                changed = self.db.execute(
-                    """UPDATE items SET summary = '', content = '', signature = NULL WHERE id IN (
-                           SELECT id FROM items WHERE first_seen < ? AND (summary != '' OR content != '')
-                           AND id NOT IN (SELECT item_id FROM matches) LIMIT ?)""",
-                    [utc_iso(before), batch]).rowcount
-            done += changed
-            if changed < batch:
+                rows = self.db.execute(
+                    """SELECT id, signature, first_seen FROM items WHERE first_seen < ? AND (summary != '' OR content != '')
+                           AND id NOT IN (SELECT item_id FROM matches) LIMIT ?""",
+                    [utc_iso(before), batch]).fetchall()
+                self.db.conn.executemany(
+                    "DELETE FROM story_bands WHERE band_key = ? AND item_id = ?",
+                    [(key, item_id) for item_id, blob, seen in rows
+                     for key, _, _ in band_rows(item_id, blob, from_iso(seen))])
+                self.db.conn.executemany("UPDATE items SET summary = '', content = '', signature = NULL WHERE id = ?",
+                                         [(item_id,) for item_id, _, _ in rows])
+            done += len(rows)
+            if len(rows) < batch:
                 break
         if done:
             self.db.execute("PRAGMA incremental_vacuum")  # gives pages back where auto_vacuum allows
         return done
 
-    def recent_signatures(self, since: datetime) -> list[dict]:
-        """What the story index starts from: the window's grouped items (those with a signature, b""
-        for a text too short for one), oldest first. Off-topic items are never grouped, so however
-        many are stored, they cost nothing here."""
-        return list(self.db.query(
-            "SELECT id, story_id, signature, content_hash, first_seen FROM items "
-            "WHERE first_seen >= ? AND signature IS NOT NULL ORDER BY id", [utc_iso(since)]))
+    # --- the story index (monitor/dedup.py): grouped items are those stored with a signature ------
+    # (b"" for a text too short for a MinHash). Every query reads the window (first seen since
+    # `since`) and only the rows it is about, so none costs more with more stored. The bands of
+    # matched items older than the window stay (retention keeps those items whole): they cost
+    # disk, ~1 KB an item, and no query time, since story_bands is ordered by (band key, seen)
+    # and each query starts at the window.
+
+    def grouped_copy(self, content_hash: str, since: datetime) -> int | None:
+        """The story of the window's first grouped item with this text hash, or None."""
+        row = self.db.execute(
+            """SELECT coalesce(story_id, id) FROM items WHERE content_hash = ? AND first_seen >= ?
+                   AND signature IS NOT NULL ORDER BY first_seen, id LIMIT 1""",
+            [content_hash, utc_iso(since)]).fetchone()
+        return None if row is None else row[0]
+
+    def band_candidates(self, keys: list[int], since: datetime) -> list[tuple[int, bytes]]:
+        """(story id, MinHash bytes) of the window's grouped items that share one of these LSH band
+        keys (monitor.dedup.band_keys), oldest first."""
+        marks = ",".join("?" * len(keys))
+        return self.db.execute(
+            f"""SELECT coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}) FROM items
+                WHERE id IN (SELECT item_id FROM story_bands WHERE band_key IN ({marks}) AND seen >= ?)
+                  AND signature IS NOT NULL ORDER BY id""", [*keys, seen_second(since)]).fetchall()
+
+    def story_facts(self, story_id: int, since: datetime) -> list[bytes]:
+        """The packed facts (after the MinHash in the signature blob) of a story's grouped items in
+        the window, oldest first; b"" for one without."""
+        return [bytes(row[0]) if row[0] else b"" for row in self.db.execute(
+            f"""SELECT substr(signature, {NUM_PERM * 8 + 1}) FROM items
+                WHERE story_id = ? AND first_seen >= ? AND signature IS NOT NULL ORDER BY id""",
+            [story_id, utc_iso(since)])]
+
+    def grouped_count(self, since: datetime | None) -> int:
+        """How many grouped items were first seen since `since` (all of them for None)."""
+        return self.db.execute("SELECT count(*) FROM items WHERE first_seen >= ? AND signature IS NOT NULL",
+                               [utc_iso(since) or ""]).fetchone()[0]
 
     def stories(self, item_ids: Iterable[int], as_of: datetime | None = None) -> list[Story]:
         """Items with their matches (topics, snippet), oldest first; "also" lists the copies stored

@@ -143,6 +143,15 @@ def copies_of_the_original() -> dict[str, str]:
     }
 
 
+@pytest.fixture(params=["memory", "sqlite"])
+def make_index(request):
+    """A story index of either kind, which must group alike: in memory (filled by add(), as in
+    bench.dedup) or over the store (load_index: its story_bands, as monitor poll and the service)."""
+    def make(store: Store, window: timedelta = dedup.DEFAULT_WINDOW) -> StoryIndex:
+        return StoryIndex(window=window) if request.param == "memory" else load_index(store, T0, window)
+    return make
+
+
 def insert(store: Store, index: StoryIndex, entries: list[tuple[str, Item]], at: datetime = T0) -> list[int]:
     """Each (source, item) as the pipeline handles it (known key → the stored item; else add_items with the story
     index); returns each one's story id."""
@@ -167,8 +176,8 @@ def estimated_jaccard(a: str, b: str) -> float:
 # --- copies are grouped ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", list(copies_of_the_original()))
-def test_each_kind_of_copy_joins_the_original_story(store, kind):
-    index = StoryIndex()
+def test_each_kind_of_copy_joins_the_original_story(store, kind, make_index):
+    index = make_index(store)
     copy = copies_of_the_original()[kind]
     original, joined = insert(store, index, [
         ("Kyiv Wire", page("https://kyivwire.example/news/eleven-children-returned", ORIGINAL)),
@@ -177,8 +186,8 @@ def test_each_kind_of_copy_joins_the_original_story(store, kind):
     assert joined == original, f"{kind}: estimated Jaccard {estimated_jaccard(copy, ORIGINAL):.2f}"
 
 
-def test_a_translated_title_over_the_same_body_is_an_exact_copy(store):
-    index = StoryIndex()
+def test_a_translated_title_over_the_same_body_is_an_exact_copy(store, make_index):
+    index = make_index(store)
     stories = insert(store, index, [
         ("Kyiv Wire", page("https://kyivwire.example/news/1", ORIGINAL)),
         ("Вісник", page("https://visnyk.example/news/2", ORIGINAL, title="Одинадцятьох дітей повернули з Росії")),
@@ -187,8 +196,8 @@ def test_a_translated_title_over_the_same_body_is_an_exact_copy(store):
     assert len(set(stories)) == 1
 
 
-def test_all_copies_at_once_form_one_story_whatever_their_order(store):
-    index = StoryIndex()
+def test_all_copies_at_once_form_one_story_whatever_their_order(store, make_index):
+    index = make_index(store)
     copies = list(copies_of_the_original().values())
     entries = [(f"Outlet {i}", page(f"https://outlet{i}.example/a", text)) for i, text in enumerate(copies[::-1])]
     entries.append(("Kyiv Wire", page("https://kyivwire.example/a", ORIGINAL)))
@@ -196,8 +205,8 @@ def test_all_copies_at_once_form_one_story_whatever_their_order(store):
 
 
 @pytest.mark.parametrize("paragraphs", [UK_RETURN, RU_CAMP], ids=["uk", "ru"])
-def test_copies_in_ukrainian_and_russian_are_grouped(store, paragraphs):
-    index = StoryIndex()
+def test_copies_in_ukrainian_and_russian_are_grouped(store, paragraphs, make_index):
+    index = make_index(store)
     original = article("Автор: Редакція", paragraphs, ["Підписуйтесь на наш канал у Telegram."])
     syndicated = article("Текст: Оксана Вовк\n24 листопада 2026, 14:05", paragraphs[:2] + paragraphs[3:],
                          ["© 2026 Новая лента. Все права защищены."], extra=["Джерело: Укрвісті."])
@@ -219,19 +228,19 @@ SAME_SUBJECT_PAIRS = {
 
 
 @pytest.mark.parametrize("name", list(SAME_SUBJECT_PAIRS))
-def test_distinct_stories_on_one_subject_with_shared_boilerplate_stay_apart(store, name):
+def test_distinct_stories_on_one_subject_with_shared_boilerplate_stay_apart(store, name, make_index):
     first, second = (article("By Staff, Kyiv Wire", p, WIRE_FOOTER) for p in SAME_SUBJECT_PAIRS[name])
     # Shingles alone would merge them: the texts are this alike.
     assert estimated_jaccard(first, second) >= THRESHOLD
-    index = StoryIndex()
+    index = make_index(store)
     stories = insert(store, index, [("Kyiv Wire", page("https://kyivwire.example/1", first)),
                                     ("Kyiv Wire", page("https://kyivwire.example/2", second))])
     assert stories[0] != stories[1]
 
 
-def test_a_copy_of_one_story_never_bridges_it_to_a_sibling_story(store):
+def test_a_copy_of_one_story_never_bridges_it_to_a_sibling_story(store, make_index):
     """Copies of two separate returns arrive interleaved: each joins its own story."""
-    index = StoryIndex()
+    index = make_index(store)
     kherson = article("By Staff, Kyiv Wire", RETURN_KHERSON, WIRE_FOOTER)
     zaporizhzhia = article("By Staff, Kyiv Wire", RETURN_ZAPORIZHZHIA, WIRE_FOOTER)
     stories = insert(store, index, [
@@ -271,10 +280,10 @@ def test_a_name_written_another_way_once_is_not_a_conflict():
 
 # --- short texts ----------------------------------------------------------------------------------
 
-def test_short_feed_items_are_grouped_only_when_exact(store):
+def test_short_feed_items_are_grouped_only_when_exact(store, make_index):
     title, summary = "Five more children returned from occupation", "Ombudsman: they are home."
     assert len(shingles(f"{title}\n{summary}")) < MIN_SHINGLES and signature(f"{title}\n{summary}") is None
-    index = StoryIndex()
+    index = make_index(store)
     exact_a, exact_b, other_number, retitled = insert(store, index, [
         ("Wire", Item(url="https://wire.example/1", title=title, summary=summary)),
         ("Portal", Item(url="https://portal.example/9", title=title, summary=summary)),
@@ -288,11 +297,11 @@ def test_short_feed_items_are_grouped_only_when_exact(store):
 
 # --- the window -----------------------------------------------------------------------------------
 
-def test_a_copy_joins_within_the_window_and_starts_a_new_story_after_it(tmp_path):
+def test_a_copy_joins_within_the_window_and_starts_a_new_story_after_it(tmp_path, make_index):
     copy = copies_of_the_original()["another byline"]
     for days, joins in ((6, True), (8, False)):
         store = Store(tmp_path / f"{days}.db")
-        index = StoryIndex(window=timedelta(days=7))
+        index = make_index(store, window=timedelta(days=7))
         [first] = insert(store, index, [("Kyiv Wire", page("https://kyivwire.example/1", ORIGINAL))], at=T0)
         [later] = insert(store, index, [("Ledger", page("https://ledger.example/1", copy))], at=T0 + timedelta(days=days))
         assert (later == first) is joins, days
@@ -303,8 +312,8 @@ def test_a_copy_joins_within_the_window_and_starts_a_new_story_after_it(tmp_path
         store.close()
 
 
-def test_a_story_stays_open_while_any_of_its_copies_is_in_the_window(store):
-    index = StoryIndex(window=timedelta(days=7))
+def test_a_story_stays_open_while_any_of_its_copies_is_in_the_window(store, make_index):
+    index = make_index(store, window=timedelta(days=7))
     copy = copies_of_the_original()["another byline"]
     [first] = insert(store, index, [("Kyiv Wire", page("https://kyivwire.example/1", ORIGINAL))], at=T0)
     [day6] = insert(store, index, [("Ledger", page("https://ledger.example/1", copy))], at=T0 + timedelta(days=6))
@@ -313,16 +322,26 @@ def test_a_story_stays_open_while_any_of_its_copies_is_in_the_window(store):
     assert day6 == day8 == first
 
 
+def test_an_exact_copy_joins_while_a_later_copy_is_in_the_window(store, make_index):
+    """A short item (exact copies only): its story stays open through its copies, as a long one's does."""
+    index = make_index(store, window=timedelta(days=7))
+    short = {"title": "Five more children returned from occupation", "summary": "Ombudsman: they are home."}
+    [first] = insert(store, index, [("Wire", Item(url="https://wire.example/1", **short))], at=T0)
+    [day6] = insert(store, index, [("Portal", Item(url="https://portal.example/1", **short))], at=T0 + timedelta(days=6))
+    [day10] = insert(store, index, [("Blog", Item(url="https://blog.example/1", **short))], at=T0 + timedelta(days=10))
+    assert day6 == day10 == first
+
 def test_expired_items_leave_no_trace_in_the_index():
     index = StoryIndex(window=timedelta(days=1))
     sig = signature(ORIGINAL)
     index.add(1, 1, sig, "h1", T0)
     assert index.find(sig, "other", T0 + timedelta(hours=23)) == 1
     assert index.find(sig, "h1", T0 + timedelta(days=2)) is None
-    assert len(index) == 0 and not index._facts and not index._members and not index._signatures
+    kept = index._items
+    assert len(index) == 0 and not (kept.facts or kept.members or kept.signatures or kept.bands or kept.by_hash)
 
 
-# --- the index rebuilt from SQLite ----------------------------------------------------------------
+# --- the index over SQLite after a restart ---------------------------------------------------------
 
 def _partition(stories: list[int]) -> list[int]:
     """Story ids renumbered by first appearance, so two runs can be compared."""
@@ -330,7 +349,7 @@ def _partition(stories: list[int]) -> list[int]:
     return [seen.setdefault(s, len(seen)) for s in stories]
 
 
-def test_an_index_rebuilt_from_sqlite_groups_like_the_one_that_never_stopped(tmp_path):
+def test_the_index_over_sqlite_after_a_restart_groups_like_the_one_that_never_stopped(tmp_path):
     copies = copies_of_the_original()
     before = [("Kyiv Wire", page("https://kyivwire.example/1", ORIGINAL)),
               ("Kyiv Wire", page("https://kyivwire.example/2", article("By Staff", RETURN_ZAPORIZHZHIA, WIRE_FOOTER))),
@@ -437,8 +456,8 @@ def test_a_cross_site_page_canonical_is_ignored():
     assert item.key("Portal") == item.url_key("Portal") == canonical_url("https://portal.example/news/12345")
 
 
-def test_an_amp_link_whose_page_names_the_original_lands_on_the_stored_item(store):
-    index = StoryIndex()
+def test_an_amp_link_whose_page_names_the_original_lands_on_the_stored_item(store, make_index):
+    index = make_index(store)
     original, amp = insert(store, index, [
         ("News", page("https://news.example/2026/11/24/children-returned", ORIGINAL)),
         ("News", page("https://amp.news.example/amp/2026/11/24/children-returned", ORIGINAL + "\n\nAMP footer.",
@@ -506,7 +525,7 @@ def outlets(host: str) -> dict[str, bytes]:
             "/danube.xml": rss("Danube Post", danube)}
 
 
-def test_one_story_from_three_outlets_is_one_digest_entry_and_is_not_sent_again(tmp_path, store, server, make_fetcher):
+def test_one_story_from_three_outlets_is_one_digest_entry_and_is_not_sent_again(tmp_path, store, server, make_fetcher, make_index):
     for path, body in outlets(server.url()).items():
         server.route(path, Reply(body=body, headers={"Content-Type": "application/rss+xml"}))
     herald = rss("Baltic Herald", [{
@@ -528,7 +547,7 @@ def test_one_story_from_three_outlets_is_one_digest_entry_and_is_not_sent_again(
           - {{name: Baltic Herald, type: rss, url: "{server.url('/herald.xml')}", allow_private: true}}
     """)
     clock = FixedClock(T0)
-    stories = StoryIndex()
+    stories = make_index(store)
     matcher = build_matcher(config.topics)
     dispatcher = Dispatcher(config, store, now=clock)
     out = tmp_path / "out"
