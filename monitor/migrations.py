@@ -260,5 +260,45 @@ def _v10(db: sqlite_utils.Database) -> None:
         last = rows[-1][0]
 
 
+def _v11(db: sqlite_utils.Database) -> None:
+    """The search index holds matched items only. The web interface searches stories (matched
+    items), and indexing every item as it was stored cost four fifths of storing it (most items
+    match nothing: 180 of 220 us an item). The index's content is now the view matched_items, so
+    FTS5 reads and checks exactly what it holds; triggers add an item with its first match, drop it
+    with its last, and follow its text while it has one (an adopted report's new text). The
+    matched items stored so far are indexed here."""
+    for trigger in ("items_fts_insert", "items_fts_delete", "items_fts_update"):
+        db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    db.execute("DROP TABLE items_fts")
+    db.execute("""CREATE VIEW matched_items AS
+                  SELECT id, title, summary, content FROM items WHERE id IN (SELECT item_id FROM matches)""")
+    db.execute("""CREATE VIRTUAL TABLE items_fts USING fts5(title, summary, content, content='matched_items',
+                  content_rowid='id', tokenize='unicode61 remove_diacritics 2')""")
+    db.execute("""CREATE TRIGGER items_fts_match AFTER INSERT ON matches
+                  WHEN (SELECT count(*) FROM matches WHERE item_id = new.item_id) = 1 BEGIN
+                      INSERT INTO items_fts (rowid, title, summary, content)
+                      SELECT id, title, summary, content FROM items WHERE id = new.item_id;
+                  END""")
+    db.execute("""CREATE TRIGGER items_fts_unmatch AFTER DELETE ON matches
+                  WHEN NOT EXISTS (SELECT 1 FROM matches WHERE item_id = old.item_id) BEGIN
+                      INSERT INTO items_fts (items_fts, rowid, title, summary, content)
+                      SELECT 'delete', id, title, summary, content FROM items WHERE id = old.item_id;
+                  END""")
+    db.execute("""CREATE TRIGGER items_fts_delete AFTER DELETE ON items
+                  WHEN EXISTS (SELECT 1 FROM matches WHERE item_id = old.id) BEGIN
+                      INSERT INTO items_fts (items_fts, rowid, title, summary, content)
+                      VALUES ('delete', old.id, old.title, old.summary, old.content);
+                  END""")
+    db.execute("""CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary, content ON items
+                  WHEN EXISTS (SELECT 1 FROM matches WHERE item_id = new.id) BEGIN
+                      INSERT INTO items_fts (items_fts, rowid, title, summary, content)
+                      VALUES ('delete', old.id, old.title, old.summary, old.content);
+                      INSERT INTO items_fts (rowid, title, summary, content)
+                      VALUES (new.id, new.title, new.summary, new.content);
+                  END""")
+    db.execute("INSERT INTO items_fts (items_fts) VALUES ('rebuild')")
+
+
 # Append only: a migration that has shipped is never edited, the next one fixes it.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10,
+                                                               _v11]

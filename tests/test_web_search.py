@@ -92,16 +92,44 @@ def test_the_migration_indexes_the_items_stored_before_it(tmp_path):
     db.execute("PRAGMA user_version = 7")
     db.execute("""INSERT INTO items (id, key, url, source, title, summary, content, first_seen, content_hash, story_id)
                   VALUES (1, 'k1', 'https://a.example/1', 'A', 'Old report on Mariupol children', '', 'Taken to Rostov',
-                          '2026-01-01T00:00:00+00:00', 'h', 1)""")
+                          '2026-01-01T00:00:00+00:00', 'h', 1),
+                         (2, 'k2', 'https://a.example/2', 'A', 'Mariupol tram timetable', '', 'Rostov road works',
+                          '2026-01-01T00:00:00+00:00', 'h2', 2)""")
+    db.execute("""INSERT INTO matches (item_id, topic, terms, snippet, matched_at)
+                  VALUES (1, 'deported-children', '[]', '', '2026-01-01T00:00:00+00:00')""")
     db.conn.close()
     store = Store(path)
     try:
         assert store.schema_version == len(MIGRATIONS)
-        assert search(store, "mariupol") == ["Old report on Mariupol children"]
+        assert search(store, "mariupol") == ["Old report on Mariupol children"]  # matched items only (v11)
         assert search(store, "rostov") == ["Old report on Mariupol children"]
         integrity(store)
     finally:
         store.close()
+
+
+def test_only_matched_items_are_indexed_and_an_adopted_report_follows_its_new_text(store):
+    # Indexing every item cost most of storing it, and the interface searches stories only.
+    add(store, "A", "Tram timetable for Kherson", matched=False)
+    link = add(store, "B", "Link to a report", summary="Short teaser about Skadovsk", matched=False)
+    two = add(store, "A", "Children taken from Melitopol")
+    with store.transaction():  # a second topic: the item is in the index once
+        store.db.execute("INSERT INTO matches (item_id, topic, terms, snippet, matched_at) VALUES (?, 'other', '[]', '', ?)",
+                         [two, AT.isoformat()])
+    assert store.db.execute("SELECT id FROM items_fts_docsize").fetchall() == [(two,)]  # the index's own rows
+    assert search(store, "kherson") == [] and search(store, "melitopol") == ["Children taken from Melitopol"]
+    # The link row becomes the publisher's matching report (store.adopt): text first, then its match.
+    report = Item(url="https://b.example/report", title="Children deported from Skadovsk",
+                  content="The children were taken to a camp near Rostov.")
+    store.adopt("A", {link: (report, [Match(TOPIC, ["deported"], "**deported**")])}, AT)
+    assert search(store, "rostov") == ["Children deported from Skadovsk"] and search(store, "teaser") == []
+    with store.transaction():
+        store.db.execute("DELETE FROM matches WHERE item_id = ? AND topic = 'other'", [two])
+    assert search(store, "melitopol") == ["Children taken from Melitopol"]  # one match left: still there
+    with store.transaction():
+        store.db.execute("DELETE FROM matches WHERE item_id = ?", [two])
+    assert search(store, "melitopol") == []
+    integrity(store)
 
 
 def test_a_read_only_open_of_an_empty_database_has_the_index(tmp_path):
