@@ -280,7 +280,7 @@ def cost(sizes: list[int], probes_per_round: int, rounds: int, seed: int) -> dic
             for source, item in probes[r * probes_per_round:(r + 1) * probes_per_round]:
                 text = dedup.dedup_text(item.title, item.summary, item.content)
                 t0 = time.perf_counter()
-                sig = dedup.signature(text)
+                sig = dedup.signature(text, item.title)
                 t1 = time.perf_counter()
                 setup.index.find(sig, item.content_hash, at)   # read-only: what the insert below will do
                 t2 = time.perf_counter()

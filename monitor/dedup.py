@@ -71,14 +71,20 @@ class Signature:
     facts: bytes = field(default=b"")        # packed by _pack_facts; b"" for none (or an old blob)
 
 
-def signature(text: str) -> Signature | None:
-    """The article's signature, or None when the text is too short to judge (exact copies only)."""
+def signature(text: str, title: str = "") -> Signature | None:
+    """The article's signature, or None when the text is too short to judge (exact copies only).
+    The numbers and names of `title` are also facts of one context of their own, the headline:
+    two headlines that share none of them, and do not name each other's places and people
+    anywhere, report two events however alike their texts are."""
     grams = shingles(text)
     if len(grams) < MIN_SHINGLES:
         return None
     minhash = _new_minhash()
     minhash.update_batch(list(grams))
-    return Signature(minhash.hashvalues.copy(), _pack_facts(*facts_in_context(text)))
+    keyed, every = facts_in_context(text)
+    if title:
+        keyed |= {(TITLE_CONTEXT, fact) for fact in facts_in_context(title)[1] if fact not in _EVERY_STORY}
+    return Signature(minhash.hashvalues.copy(), _pack_facts(keyed, every))
 
 
 # --- facts ----------------------------------------------------------------------------------------
@@ -103,6 +109,9 @@ _WEEKDAYS = frozenset("""
 # One country under its abbreviation and its name (Росія/Россия/Russia and РФ): not a different fact.
 _ALIASES = {"рф": "рос", "росі": "рос", "росс": "рос", "russ": "рос"}
 FACT_CONTEXT = 3
+TITLE_CONTEXT = "T"  # the context of a headline's facts (signature's title)
+# Names in nearly every headline of the topic: sharing them says nothing of being one story.
+_EVERY_STORY = frozenset({"w:рос", "w:ukra", "w:укра"})
 FACT_PREFIX = 4
 MAX_FACTS = 512  # (context, fact) pairs kept, smallest hashes first (the same ones in every copy)
 _NUMBER_BIT = 1 << 63
@@ -160,6 +169,9 @@ def _hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
+_TITLE_HASH = _hash(TITLE_CONTEXT)
+
+
 def _fact_hash(fact: str) -> int:
     value = _hash(fact) & ~_NUMBER_BIT
     return value | _NUMBER_BIT if fact.startswith("n:") else value
@@ -188,8 +200,9 @@ def _unpack_facts(blob: bytes) -> tuple[dict[int, set[int]], set[int]]:
 
 
 def facts_conflict(a: bytes, b: bytes) -> bool:
-    """True when the two texts report different facts in the same context: another number there,
-    or another name that the other text does not mention anywhere (a copy may say РФ for Росія
+    """True when the two texts report different facts in the same context: another number there
+    (or, in the headline, other figures and none in common), or another name that the other text
+    does not mention anywhere (a copy may say РФ for Росія
     once, or an editor may add a name; a different event names other people and places)."""
     if not a or not b:
         return False
@@ -197,6 +210,10 @@ def facts_conflict(a: bytes, b: bytes) -> bool:
     keyed_b, names_b = _unpack_facts(b)
     for context in keyed_a.keys() & keyed_b.keys():
         facts_a, facts_b = keyed_a[context], keyed_b[context]
+        if context == _TITLE_HASH:
+            if _headlines_conflict(facts_a, facts_b, names_a, names_b):
+                return True
+            continue
         if facts_a & facts_b:
             continue
         if all(fact & _NUMBER_BIT for fact in facts_a | facts_b):
@@ -204,6 +221,20 @@ def facts_conflict(a: bytes, b: bytes) -> bool:
         if not (facts_a & names_b) and not (facts_b & names_a):
             return True
     return False
+
+
+def _headlines_conflict(facts_a: set[int], facts_b: set[int], names_a: set[int], names_b: set[int]) -> bool:
+    """Two headlines of other events: figures on both, none shared ("38 children back" is not "9
+    deported"); or else nothing shared, names on both, and neither text naming the other's. One
+    headline with a figure and the other with a name only says nothing."""
+    figures_a = {f for f in facts_a if f & _NUMBER_BIT}
+    figures_b = {f for f in facts_b if f & _NUMBER_BIT}
+    if figures_a and figures_b and not figures_a & figures_b:
+        return True
+    if facts_a & facts_b:
+        return False  # a figure or a name in common: one event, told two ways
+    places_a, places_b = facts_a - figures_a, facts_b - figures_b
+    return bool(places_a and places_b and not places_a & names_b and not places_b & names_a)
 
 
 @functools.lru_cache(maxsize=1)
@@ -484,7 +515,7 @@ def load_index(store, now: datetime, window: timedelta = DEFAULT_WINDOW) -> Stor
 def story_assigner(index: StoryIndex, now: datetime):
     """The store's story_for callback: joins an earlier copy's story, and remembers the item."""
     def story_for(item, item_id: int) -> tuple[int | None, bytes | None]:
-        sig = signature(dedup_text(item.title, item.summary, item.content))
+        sig = signature(dedup_text(item.title, item.summary, item.content), item.title)
         story = index.find(sig, item.content_hash, now)
         index.add(item_id, story or item_id, sig, item.content_hash, now)
         return story, signature_bytes(sig) or b""  # b"": grouped, on its exact text alone
@@ -505,5 +536,7 @@ def signature_from_bytes(blob: bytes | None) -> Signature | None:
 
 
 def dedup_text(title: str, summary: str, content: str) -> str:
-    """What two copies are compared on: the main text, else title and summary."""
-    return content if content else f"{title}\n{summary}"
+    """What two copies are compared on: the title with the main text, else with the summary. The
+    title's facts count: two reports written on one template ("Ukraine brings back 38 children
+    from Mariupol", "... 9 children from Skadovsk") may share every sentence of their text."""
+    return f"{title}\n{content or summary}"

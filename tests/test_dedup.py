@@ -597,3 +597,31 @@ def test_one_story_from_three_outlets_is_one_digest_entry_and_is_not_sent_again(
     # It is listed with the others wherever the story is shown.
     [shown] = [s for s in store.stories([row[1]])]
     assert {a["source"] for a in shown.also} >= {"Baltic Herald"} and len(shown.also) == 3
+
+
+TEMPLATE_BODY = ("The children had been sent to a so-called health improvement camp in Russia and were not "
+                 "allowed to return home. The International Criminal Court issued arrest warrants in 2023 over "
+                 "the unlawful deportation of Ukrainian children. Photos from the event were posted on social "
+                 "media. Several of the children were later placed with Russian families, the ombudsman's office said.")
+
+
+def _headline_signature(title: str):
+    return signature(dedup_text(title, "", TEMPLATE_BODY), title)
+
+
+def test_two_reports_on_one_template_with_other_headline_figures_or_places_are_two_stories():
+    # Seen in a poll: "Ukraine brings back 38 children ... Mariupol" grouped under "Russia deported 9
+    # ... Skadovsk" (their bodies share every template sentence), so the digest hid the return.
+    back = _headline_signature("Ukraine brings back 38 children deported from occupied Mariupol")
+    taken = _headline_signature("Russia deported 9 Ukrainian children from occupied Skadovsk")
+    passports = _headline_signature("Children from occupied Henichesk given Russian passports, ombudsman says")
+    assert facts_conflict(back.facts, taken.facts)
+    assert facts_conflict(passports.facts, taken.facts)  # other towns; Russia and Ukraine say nothing
+
+
+def test_a_copy_whose_headline_was_reworded_still_joins_its_story():
+    first = _headline_signature("Russia deported 9 children from occupied Skadovsk")
+    reworded = _headline_signature("Nine Ukrainian children taken from Skadovsk to Russia, ombudsman says")
+    same_figure = _headline_signature("Ombudsman: 9 children deported from Skadovsk")
+    assert not facts_conflict(first.facts, reworded.facts)
+    assert not facts_conflict(first.facts, same_figure.facts)
