@@ -35,6 +35,7 @@ from monitor.secrets import Redactor
 from monitor.sources import SourceConfig, source_types
 from monitor.topics import TopicSyntaxError, compile_topic, default_topic_names
 from monitor.options.web import WebSettings
+from monitor.postgres.url import is_postgres_url, postgres_url_problem, redact_url
 
 DEFAULT_CONFIG_NAME = "sources.yaml"
 
@@ -112,6 +113,11 @@ class Settings(Strict):
     def _database_not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank (a file path such as data/monitor.db)")
+        if is_postgres_url(value):  # PostgreSQL (monitor/postgres/): the value itself is never quoted back
+            problem = postgres_url_problem(value)
+            if problem:
+                raise ValueError(f"is not a usable PostgreSQL URL: {problem} (expected "
+                                 f"postgresql://user:${{PGPASSWORD}}@host:port/database)")
         return value
 
     @field_validator("timezone")
@@ -232,7 +238,33 @@ class Config:
         return Redactor(self.secrets)
 
     @property
+    def database_url(self) -> str | None:
+        """settings.database when it names a PostgreSQL database (postgresql://…, its ${VAR}s
+        expanded), else None: the database is the SQLite file at database_path."""
+        value = self.settings.database.strip()
+        return value if is_postgres_url(value) else None
+
+    @property
+    def database(self) -> str | Path:
+        """What monitor.postgres.open_database opens: the PostgreSQL URL, or the SQLite file's path."""
+        return self.database_url or self.database_path
+
+    @property
+    def database_display(self) -> str:
+        """The database as messages name it: the URL without its password, or the file's path."""
+        url = self.database_url
+        return redact_url(url) if url else str(self.database_path)
+
+    @property
     def database_path(self) -> Path:
+        """The SQLite file. For a PostgreSQL URL there is none: a StoreError says the command
+        does not work on PostgreSQL yet (one line, exit code 3 under the commands' database_errors)."""
+        if self.database_url:
+            from monitor.dbfile import StoreError
+
+            raise StoreError(self.database_display, "is a PostgreSQL database, and this command works on a "
+                             "SQLite file only (not yet on PostgreSQL)",
+                             "monitor poll, monitor digest and monitor worker work on PostgreSQL")
         db = Path(self.settings.database).expanduser()
         return db if db.is_absolute() else self.path.parent / db
 

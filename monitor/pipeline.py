@@ -24,7 +24,7 @@ from monitor.fetch import Fetcher, FetchError
 from monitor.items import Item, Match, PollReport
 from monitor.offload import DocumentTimeout, Runner, inline
 from monitor.sources import SourceConfig, SourceError, source_type
-from monitor.store import Store
+from monitor.store import Store, StoreError
 from monitor.topics import Classification, LazyMatcher, Matcher
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class Pipeline:
                                           last_modified=collected.last_modified, body_hash=collected.body_hash,
                                           new_items=len(new), not_modified=collected.not_modified,
                                           warning=collected.warning)
-        except sqlite3.Error as exc:  # database or disk is full, I/O error, locked for too long
+        except (sqlite3.Error, StoreError) as exc:  # disk full, I/O error, locked too long; PostgreSQL's faults
             return self._failed(source, f"cannot store what it sent: {exc} (nothing of this poll was kept; "
                                         f"the next poll tries again)", started)
         if collected.warning:
@@ -147,7 +147,7 @@ class Pipeline:
     def _failed(self, source: SourceConfig, reason: str, started: float) -> PollReport:
         try:
             self.store.record_failure(source.name, self.now(), reason)
-        except sqlite3.Error as exc:  # a full disk may refuse this small write too: say so, go on
+        except (sqlite3.Error, StoreError) as exc:  # a full disk may refuse this small write too: say so, go on
             log.error("source %r: cannot record its failure either: %s", source.name, exc)
         log.warning("source %r failing: %s", source.name, reason)
         return PollReport(source.name, "failing", seconds=time.monotonic() - started, error=reason)

@@ -157,8 +157,9 @@ def test_a_read_only_open_neither_migrates_nor_writes(pg_url):  # noqa: F811
     reader = PostgresStore(pg_url, read_only=True)
     try:
         assert reader.upgrade_note is None
-        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        with pytest.raises(PostgresStoreError) as refused:  # psycopg's error, as a StoreError the commands know
             reader.record_failure("Ledger", T0, "boom")
+        assert isinstance(refused.value.__cause__, psycopg.errors.ReadOnlySqlTransaction)
         assert reader.source_health() == []  # the failed write left the session usable
     finally:
         reader.close()
@@ -397,10 +398,11 @@ def test_a_lost_connection_fails_one_call_and_the_next_one_reconnects(store, pos
 
     store.record_failure("Ledger", T0, "boom")
     cut()
-    with pytest.raises(psycopg.OperationalError):
+    with pytest.raises(PostgresStoreError) as lost:
         store.source_health()
+    assert isinstance(lost.value.__cause__, psycopg.OperationalError) and "***" not in str(lost.value)
     assert [h.source for h in store.source_health()] == ["Ledger"]
-    with pytest.raises(psycopg.OperationalError):  # inside a transaction: the transaction's error, no retry
+    with pytest.raises(PostgresStoreError):  # inside a transaction: the transaction's error, no retry
         with store.transaction():
             store.record_failure("Other", T0, "boom")
             cut()

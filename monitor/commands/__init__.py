@@ -14,5 +14,6 @@ from monitor.commands.run import run
 from monitor.commands.schema import schema
 from monitor.commands.sources import sources
 from monitor.commands.web import web
+from monitor.commands.worker import worker
 
-VERBS = [init, check, run, poll, classify, label, labels, digest, channels, sources, extract, export, evidence, web, schema]
+VERBS = [init, check, run, poll, classify, label, labels, digest, channels, sources, extract, export, evidence, web, schema, worker]

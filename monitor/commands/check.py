@@ -24,9 +24,17 @@ def check(obj: Context) -> None:
     for source in config.sources:
         by_type[source.type] = by_type.get(source.type, 0) + 1
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(by_type.items()))
-    summary = f"{config.path}: OK, {len(config.sources)} sources ({kinds}); database {config.database_path}"
+    summary = f"{config.path}: OK, {len(config.sources)} sources ({kinds}); database {config.database_display}"
     try:
-        state = Store.inspect(config.database_path)
+        if config.database_url:
+            try:
+                from monitor.postgres.store import PostgresStore
+            except ImportError as exc:
+                raise StoreError(config.database_display, f"is a PostgreSQL database, and the PostgreSQL driver "
+                                 f"(psycopg) is not installed ({exc})", "pip install 'monitor[postgresql]'") from exc
+            state = PostgresStore.inspect(config.database_url)
+        else:
+            state = Store.inspect(config.database_path)
     except StoreError as exc:
         click.echo(redact(summary))
         database_failed(exc)

@@ -86,7 +86,7 @@ def database_failed(error: StoreError) -> None:
 
 
 @contextmanager
-def database_errors(path: Path) -> Iterator[None]:
+def database_errors(path: Path | str) -> Iterator[None]:
     """A StoreError, or SQLite saying the file is unusable, ends the command with one line and exit 3."""
     try:
         yield
@@ -106,12 +106,14 @@ def open_store(config: Config, *, read_only: bool = False) -> Iterator[Store]:
     Write commands create its directory and migrate it; read_only=True never writes (a
     read-only file, directory or mount is fine) and notes on stderr when the schema is older
     than this monitor. Any problem with the file ends the command: one line, exit code 3.
+    settings.database: postgresql://… opens a monitor.postgres.store.PostgresStore instead
+    (its errors are StoreErrors too, the password never shown).
     """
-    from monitor.store import Store
+    from monitor.postgres import open_database
 
-    path = config.database_path
-    with database_errors(path):
-        store = Store(path, read_only=read_only)
+    path = config.database  # the SQLite file's path, or the PostgreSQL URL
+    with database_errors(path if isinstance(path, Path) else config.database_display):
+        store = open_database(path, read_only=read_only)
         try:
             if store.upgrade_note:
                 click.echo(f"note: {redact(store.upgrade_note)}", err=True)
@@ -121,6 +123,13 @@ def open_store(config: Config, *, read_only: bool = False) -> Iterator[Store]:
                 # A read-only command on an older schema: a table or column it reads is not there yet.
                 if store.upgrade_note and "no such" in str(exc):
                     raise store.too_old() from exc
+                raise
+            except AttributeError as exc:
+                # A query PostgresStore does not have yet (evidence, parts of export): say so, exit 3.
+                if getattr(store, "backend", None) == "postgresql" and exc.obj is store:
+                    raise StoreError(config.database_display, f"is a PostgreSQL database, and this command "
+                                     f"needs {exc.name}(), which is not there on PostgreSQL yet",
+                                     "use a SQLite file for it, or wait for a later monitor") from exc
                 raise
         finally:
             store.close()

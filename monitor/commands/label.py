@@ -29,7 +29,7 @@ def label(obj: Context, item_id: int, label: str, note: str) -> None:
         try:
             stored = store.set_label(item_id, label, utc_now(), note=note, labelled_by="cli")
         except UnknownItem:
-            click.echo(f"error: no item {item_id} in {obj.config().database_path}", err=True)
+            click.echo(f"error: no item {item_id} in {obj.config().database_display}", err=True)
             raise SystemExit(EXIT_USAGE) from None
     suffix = " (left out of digests from now on)" if stored.label == "not_relevant" else ""
     click.echo(f"item {item_id}: {stored.label}{suffix}")

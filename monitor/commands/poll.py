@@ -41,6 +41,7 @@ def poll(obj: Context, names: Sequence[str], as_json: bool, progress: bool | Non
     from monitor.logs import StatusLine
     from monitor.offload import Offload
     from monitor.pipeline import build_pipeline
+    from monitor.postgres import without_evidence
 
     config = obj.config()
     if names:
@@ -62,6 +63,7 @@ def poll(obj: Context, names: Sequence[str], as_json: bool, progress: bool | Non
         with Offload(config.settings.document_timeout.total_seconds()) as offload:
             async with make_fetcher(config) as fetcher:
                 pipeline = build_pipeline(config, fetcher=fetcher, store=store, offload=offload)
+                without_evidence(config, pipeline)
                 if status is None:
                     return await pipeline.poll_all(selected)
                 tracker = _Progress(selected, status)

@@ -22,6 +22,10 @@ def run(obj: Context) -> None:
     from monitor.service import run_service
 
     config = obj.config()
+    if config.database_url:
+        click.echo(f"error: database {config.database_display}: monitor run works on a SQLite file only; on "
+                   f"PostgreSQL, start `monitor worker` processes (any number) instead", err=True)
+        sys.exit(EXIT_USAGE)
     log_file = config.log_file_path
     if log_file is not None:
         try:

@@ -41,6 +41,10 @@ def web(obj: Context, host: str | None, port: int | None) -> None:
     from monitor.web.server import WebRefused, address, bind, close_app, make_server
 
     config = obj.config()
+    if config.database_url:
+        click.echo(f"error: database {config.database_display}: the web interface works on a SQLite file only "
+                   f"(not yet on PostgreSQL)", err=True)
+        sys.exit(EXIT_USAGE)
     listen_host, listen_port = split_listen(config.settings.web.listen) if config.settings.web.listen \
         else (DEFAULT_HOST, DEFAULT_PORT)
     host = (host or listen_host).strip("[]")

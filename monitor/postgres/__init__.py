@@ -10,17 +10,22 @@ pipeline, the outbox and delivery, labels; the same numbered migrations); anythi
 SQLite file, opened by Store exactly as before. psycopg (`pip install 'monitor[postgresql]'`) is
 imported only for a URL, so SQLite users need nothing more.
 
-Not wired into the commands yet: they still open Store(config.database_path).
+The commands open it through monitor.commands.context.open_store (`monitor poll`, `monitor
+digest`, …); `monitor worker` (monitor/postgres/worker.py) runs polls, digests and deliveries as
+Procrastinate tasks on it. `monitor run` and `monitor web` still need a SQLite file.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from monitor.dbfile import StoreError
 from monitor.postgres.url import is_postgres_url, redact_url
 
-__all__ = ["is_postgres_url", "open_database", "redact_url"]
+__all__ = ["is_postgres_url", "open_database", "redact_url", "without_evidence"]
+
+log = logging.getLogger(__name__)
 
 
 def open_database(url_or_path: str | Path, *, read_only: bool = False):
@@ -36,3 +41,11 @@ def open_database(url_or_path: str | Path, *, read_only: bool = False):
     from monitor.store import Store
 
     return Store(url_or_path, read_only=read_only)
+
+
+def without_evidence(config, pipeline) -> None:
+    """Evidence capture (monitor/evidence/) has no PostgreSQL queries yet: on PostgreSQL a poll
+    stores and matches, and captures nothing (a warning says so once)."""
+    if getattr(config, "database_url", None) and pipeline.capture is not None:
+        log.warning("evidence capture is not available on PostgreSQL yet: settings.evidence is ignored")
+        pipeline.capture = None

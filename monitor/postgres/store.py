@@ -55,6 +55,32 @@ class PostgresStoreError(StoreError):
         self.url = url
 
 
+class PostgresQueryError(PostgresStoreError):
+    """A statement failed (the connection was lost, the server refused it, a read-only session
+    was asked to write). `cause` is psycopg's error; the message never holds the password."""
+
+    def __init__(self, url: str, cause: BaseException):
+        self.cause = cause
+        lost = isinstance(cause, psycopg.OperationalError)
+        super().__init__(url, f"{'failed (connection)' if lost else 'refused a statement'}: {redact(_one_line(cause))}",
+                         "the next statement reconnects" if lost else "")
+
+
+class _Translated:
+    """`with _Translated(display):` turns a psycopg.Error into a PostgresQueryError."""
+
+    def __init__(self, display: str):
+        self.display = display
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is not None and isinstance(exc, psycopg.Error):
+            raise PostgresQueryError(self.display, exc) from exc
+        return False
+
+
 class PostgresStore:
     """The PostgreSQL database at `url` (postgresql://user:password@host:port/db), migrated to the
     latest schema. read_only=True never migrates nor writes (the session is read-only), and says
@@ -128,22 +154,31 @@ class PostgresStore:
 
     # --- statements -----------------------------------------------------------------------------
 
+    # Every statement's psycopg.Error leaves as a PostgresQueryError (a StoreError, the psycopg
+    # error its __cause__ and `.cause`): the commands end with one line and exit code 3, and
+    # the callers that catch StoreError need not import psycopg.
+
     def _execute(self, sql: str, params=None) -> psycopg.Cursor:
-        return self._live().execute(sql, params)
+        with self._translated():
+            return self._live().execute(sql, params)
 
     def _rows(self, sql: str, params=None) -> list[dict]:
-        with self._live().cursor(row_factory=dict_row) as cur:
+        with self._translated(), self._live().cursor(row_factory=dict_row) as cur:
             cur.execute(sql, params)
             return cur.fetchall()
 
     def _value(self, sql: str, params=None):
-        row = self._live().execute(sql, params).fetchone()
+        with self._translated():
+            row = self._live().execute(sql, params).fetchone()
         return None if row is None else row[0]
 
     def _many(self, sql: str, rows: list) -> None:
         if rows:
-            with self._live().cursor() as cur:
+            with self._translated(), self._live().cursor() as cur:
                 cur.executemany(sql, rows)
+
+    def _translated(self) -> _Translated:
+        return _Translated(self.display)
 
     def _lock(self, key: int, *parts: str) -> None:
         """A transaction-level advisory lock (released at commit or rollback)."""
@@ -166,11 +201,14 @@ class PostgresStore:
         return self._value("SELECT count(*) FROM monitor_schema")
 
     def _known_schema(self) -> int:
+        # items first: another process's first migration commits items, monitor_schema and its row
+        # at once, so items seen here means the version read next counts that commit.
+        has_items = self._value("SELECT to_regclass('items')") is not None
         version = self.schema_version
         if version > len(MIGRATIONS):
             raise PostgresStoreError(self.display, f"has schema version {version}, newer than this monitor knows "
                                                    f"({len(MIGRATIONS)})", "upgrade monitor, or use another database")
-        if version == 0 and self._value("SELECT to_regclass('items')") is not None:
+        if version == 0 and has_items:
             raise PostgresStoreError(self.display, "has an items table but no monitor_schema: it is not monitor's",
                                      "set settings.database to another database")
         return version
@@ -193,7 +231,7 @@ class PostgresStore:
                                      monitor_version TEXT NOT NULL)""")
                 version = self._known_schema()  # again, under the lock: another may have migrated
                 if version < latest:
-                    with self._live().cursor() as cur:
+                    with self._translated(), self._live().cursor() as cur:
                         MIGRATIONS[version](cur)
                     version += 1
                     self._execute("INSERT INTO monitor_schema (version, applied_at, monitor_version) VALUES (%s, %s, %s)",
@@ -687,7 +725,8 @@ class _Transaction:
     def __enter__(self):
         if self.store._depth == 0:
             self.conn = self.store._live()
-            self.conn.execute("BEGIN")
+            with self.store._translated():
+                self.conn.execute("BEGIN")
             self.outermost = True
         self.store._depth += 1
         return self.store.conn
@@ -701,9 +740,9 @@ class _Transaction:
             return False
         try:
             self.conn.execute("COMMIT")
-        except psycopg.Error:
+        except psycopg.Error as error:
             self._rollback()
-            raise
+            raise PostgresQueryError(self.store.display, error) from error
         return False
 
     def _rollback(self) -> None:

@@ -27,3 +27,18 @@ def redact_url(url: str) -> str:
     query = "&".join("password=***" if pair.lower().startswith("password=") else pair
                      for pair in parts.query.split("&")) if parts.query else ""
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def postgres_url_problem(url: str) -> str | None:
+    """What is wrong with a postgresql:// URL that libpq would refuse or misread, or None. The
+    message never quotes the URL (it may hold a password)."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+    except ValueError as exc:
+        return f"it cannot be read ({exc})" if "port" in str(exc).lower() else "it cannot be read"
+    if not parts.path.strip("/") and "dbname=" not in parts.query:
+        return "it names no database (add /DATABASE after the host)"
+    if "/" in parts.path.strip("/"):
+        return "the database name holds a '/' (percent-encode it as %2F)"
+    return None

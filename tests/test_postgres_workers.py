@@ -1,0 +1,240 @@
+"""`monitor worker` on PostgreSQL, end to end: three worker processes on one database (a real
+local server, tests/support/postgres.py) poll a local site of four outlets, send a digest every
+minute to a local webhook receiver, and one of them is killed with SIGKILL while it polls. Every
+on-topic story reaches the digests once, every delivery id is received once, the killed poll is
+run again by another worker (nothing lost), and the password never shows in their logs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.postgres.worker import interval_cron, stalled_recovery_cron
+from tests.support.postgres import pg_url, postgres_server  # noqa: F401  (fixtures)
+from tests.support.receiver import Receiver
+from tests.support.server import LocalServer, Reply
+from tests.test_end_to_end import EXPECTED, FEED, OUTLETS, SITE, expected_on_topic, which
+from tests.test_postgres_commands import SECRET, with_password
+
+pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'monitor[postgresql]')")
+pytest.importorskip("procrastinate", reason="procrastinate is not installed (pip install 'monitor[postgresql]')")
+psutil = pytest.importorskip("psutil", reason="psutil is not installed (pip install 'monitor[test]')")
+
+ROOT = Path(__file__).resolve().parent.parent
+PATIENCE = 180  # seconds: digests go out at each minute's start; a guard, not a measurement
+
+
+def test_interval_cron_rounds_down_to_a_step_cron_can_say_and_spreads_sources():
+    from datetime import timedelta
+
+    assert interval_cron("a", timedelta(seconds=10)).endswith("-59/10")
+    assert interval_cron("a", timedelta(seconds=10)).startswith("* * * * * ")
+    assert interval_cron("a", timedelta(minutes=7)).split()[0].endswith("-59/6")   # 7 minutes: every 6
+    assert interval_cron("a", timedelta(minutes=30)).split()[0].endswith("-59/30")
+    assert interval_cron("a", timedelta(hours=5)).split()[1].endswith("-23/4")
+    assert len(interval_cron("a", timedelta(days=2)).split()) == 5
+    assert len({interval_cron(name, timedelta(minutes=30)) for name in "abcdefgh"}) > 1  # not all at :00
+    assert interval_cron("Вісник", timedelta(minutes=30)) == interval_cron("Вісник", timedelta(minutes=30))
+    assert stalled_recovery_cron(6) == "* * * * * */2"
+
+
+def test_worker_needs_postgresql(tmp_path):
+    path = tmp_path / "sources.yaml"
+    path.write_text("settings:\n  database: data/monitor.db\nsources:\n"
+                    "  - {name: Ledger, type: rss, url: 'http://127.0.0.1:9/feed'}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(path), "worker"])
+    assert result.exit_code == 2 and "monitor worker needs a PostgreSQL database" in result.output
+
+
+class Gate:
+    """The first request for the Ledger's feed waits (a poll in progress) until released."""
+
+    def __init__(self, body: bytes):
+        self.body = body
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, request) -> Reply:
+        with self.lock:
+            self.calls += 1
+            first = self.calls == 1
+        if first:
+            self.held.set()
+            self.release.wait(PATIENCE)
+        return Reply(body=self.body, headers=FEED)
+
+
+def wait_for(condition, what: str, timeout: float = PATIENCE) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.2)
+
+
+def polling_from(processes: list[subprocess.Popen], port: int) -> subprocess.Popen | None:
+    """The worker holding a connection to the local site's port (its poll is waiting for the feed)."""
+    for process in processes:
+        try:
+            connections = psutil.Process(process.pid).net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        if any(c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED for c in connections):
+            return process
+    return None
+
+
+def test_three_workers_every_story_once_every_delivery_once_and_a_killed_poll_loses_nothing(
+        tmp_path, server, pg_url, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("PGPASSWORD", SECRET)
+    ledger = Gate((SITE / "ledger-rss2.xml").read_bytes())
+    on_topic = expected_on_topic([f for _, f, _ in OUTLETS])
+    off_topic = {s for _, f, _ in OUTLETS for s in EXPECTED[f]["off_topic"]}
+    # The Ledger on a server of its own: the one worker connected to it is the one polling it.
+    with Receiver() as hook, LocalServer() as ledger_site:
+        urls = {}
+        for name, fixture, _ in OUTLETS:
+            path = f"/feeds/{fixture.split('-')[0]}.xml"
+            urls[name] = ledger_site.route(path, ledger) if fixture == "ledger-rss2.xml" else \
+                server.route(path, Reply(body=(SITE / fixture).read_bytes(), headers=FEED))
+        port = int(ledger_site.url().rsplit(":", 1)[1].strip("/"))
+        sources = "\n".join(f'  - {{name: "{name}", type: rss, url: "{urls[name]}", tags: [{lang}], interval: 10s}}'
+                            for name, _, lang in OUTLETS)
+        config = tmp_path / "sources.yaml"
+        config.write_text(f"""
+settings:
+  database: {with_password(pg_url)}
+  timezone: Europe/Kyiv
+  fetch: {{retries: 0}}
+channels:
+  hook: {{type: webhook, url: "{hook.url()}", timeout: 5}}
+digests:
+  - {{name: daily, schedule: "* * * * *", channels: [hook]}}
+sources:
+{sources}
+""", encoding="utf-8")
+        logs = [tmp_path / f"worker-{n}.log" for n in range(3)]
+        workers = [subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "worker",
+                                     "--stalled-after", "6", "--concurrency", "2"],
+                                    cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+                   for log in logs]
+        try:
+            assert ledger.held.wait(PATIENCE), "no worker polled the Ledger"
+            wait_for(lambda: polling_from(workers, port) is not None, "the Ledger's poller to be found", 20)
+            victim = polling_from(workers, port)
+            victim.send_signal(signal.SIGKILL)  # mid-poll: its request is still waiting for the feed
+            victim.wait(10)
+            ledger.release.set()
+            survivors = [w for w in workers if w is not victim]
+
+            def stories() -> list[str]:
+                return [story["url"] for post in hook.accepted for story in post.json().get("stories", [])]
+
+            def every_story_arrived() -> bool:
+                assert all(w.poll() is None for w in survivors), "a worker stopped: " + \
+                    "".join(log.read_text(errors="replace")[-3000:] for log in logs)
+                found = {s for url in stories() for s in which(url, on_topic)}
+                return found == on_topic
+
+            wait_for(every_story_arrived, "every on-topic story in the digests")
+            time.sleep(2)  # anything sent twice would be on its way by now
+        finally:
+            for process in workers:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in workers:
+                try:
+                    process.wait(40)
+                except subprocess.TimeoutExpired:
+                    pass
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)  # the killed one's document readers, if any
+                except ProcessLookupError:
+                    pass
+
+        found: dict[str, int] = {}
+        for url in stories():
+            assert not which(url, off_topic), f"off-topic story in a digest: {url}"
+            [suffix] = which(url, on_topic) or [None]
+            assert suffix, f"unexpected story: {url}"
+            found[suffix] = found.get(suffix, 0) + 1
+        assert found == {suffix: 1 for suffix in on_topic}  # every on-topic story, once
+        deliveries = [post.headers["x-monitor-delivery"] for post in hook.accepted]
+        assert len(deliveries) == len(set(deliveries)) >= 1  # every delivery id received once
+        assert ledger.calls >= 2  # the killed poll was run again
+        assert all(w.returncode == 0 for w in survivors), [w.returncode for w in survivors]
+        for log in logs:
+            assert SECRET not in log.read_text(errors="replace")
+
+
+def test_a_worker_polls_overdue_sources_at_start_and_stops_cleanly_on_sigterm(tmp_path, server, pg_url):  # noqa: F811
+    """A daily source's last period began hours ago, past what Procrastinate's periodic deferrer
+    catches up (10 minutes): the worker's start polls it anyway, once, and SIGTERM ends it with 0."""
+    import psycopg
+
+    feed = server.route("/feeds/ledger.xml", Reply(body=(SITE / "ledger-rss2.xml").read_bytes(), headers=FEED))
+    config = tmp_path / "sources.yaml"
+    config.write_text(f"settings:\n  database: {pg_url}\n  fetch: {{retries: 0}}\nsources:\n"
+                      f"  - {{name: Ledger, type: rss, url: '{feed}', interval: 1d}}\n", encoding="utf-8")
+    log = tmp_path / "worker.log"
+    process = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "worker"], cwd=ROOT,
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def polled() -> bool:
+            assert process.poll() is None, log.read_text(errors="replace")
+            with psycopg.connect(pg_url) as conn:
+                if conn.execute("SELECT to_regclass('sources')").fetchone()[0] is None:
+                    return False
+                return bool(conn.execute("SELECT count(*) FROM sources WHERE last_polled IS NOT NULL").fetchone()[0])
+
+        wait_for(polled, "the overdue source's poll", 60)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(40) == 0, log.read_text(errors="replace")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert len(server.requests_for("/feeds/ledger.xml")) == 1
+
+
+def test_a_poll_whose_write_fails_records_the_failure_and_the_job_ends(tmp_path, pg_url):  # noqa: F811
+    """The pipeline catches SQLite's errors around its write, not PostgreSQL's: the worker's poll
+    task turns the store's error into the source's failure, as the pipeline does for SQLite."""
+    import asyncio
+
+    import psycopg
+
+    from monitor.config import parse_config
+    from monitor.postgres.store import PostgresQueryError, PostgresStore
+    from monitor.postgres.worker import POLL_TASK, Worker
+
+    config = parse_config(f"settings:\n  database: {pg_url}\nsources:\n"
+                          "  - {name: Ledger, type: rss, url: 'http://127.0.0.1:9/feed'}\n", tmp_path / "sources.yaml")
+    worker = Worker(config)
+
+    class Broken:
+        async def poll(self, source):
+            raise PostgresQueryError("postgresql://monitor:***@db/monitor", psycopg.OperationalError("server closed"))
+
+    worker.store, worker.pipeline = PostgresStore(pg_url), Broken()
+    try:
+        asyncio.run(worker.app.tasks[POLL_TASK].func(timestamp=0, source="Ledger"))
+        [health] = worker.store.source_health()
+        assert health.source == "Ledger" and health.status == "failing"
+        assert "cannot store what it sent" in health.error and "server closed" in health.error
+    finally:
+        worker.store.close()
