@@ -35,7 +35,7 @@ from monitor.secrets import Redactor
 from monitor.sources import SourceConfig, source_types
 from monitor.topics import TopicSyntaxError, compile_topic, default_topic_names
 from monitor.options.web import WebSettings
-from monitor.postgres.url import is_postgres_url, postgres_url_problem, redact_url
+from monitor.dburl import is_postgres_url, postgres_url_problem, redact_url
 
 DEFAULT_CONFIG_NAME = "sources.yaml"
 

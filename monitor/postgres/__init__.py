@@ -21,7 +21,7 @@ import logging
 from pathlib import Path
 
 from monitor.dbfile import StoreError
-from monitor.postgres.url import is_postgres_url, redact_url
+from monitor.dburl import is_postgres_url, redact_url
 
 __all__ = ["is_postgres_url", "open_database", "redact_url", "without_evidence"]
 

@@ -38,7 +38,7 @@ from monitor.items import Item, Match, SourceHealth, SourceState, Story
 from monitor.labels import LABELS, ORIGINS, Label, LabelledItem, UnknownItem
 from monitor.outbox import Batch
 from monitor.postgres.migrations import MIGRATION_LOCK, MIGRATIONS
-from monitor.postgres.url import redact_url
+from monitor.dburl import redact_url
 from monitor.secrets import redact
 from monitor.store import StoredItem
 from monitor.text import truncate_at_word

@@ -1,5 +1,5 @@
-"""PostgreSQL connection URLs: which settings.database values name one, and how to show one
-without its password."""
+"""PostgreSQL connection URLs (settings.database, monitor/postgres/): which values name one, and
+how to show one without its password."""
 
 from __future__ import annotations
 
