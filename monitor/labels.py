@@ -21,6 +21,14 @@ LABELS = ("relevant", "not_relevant")
 ORIGINS = ("cli", "web")
 
 
+def check_label(label: str, labelled_by: str) -> None:
+    """ValueError for a label or an origin the label store does not take (both backends ask)."""
+    if label not in LABELS:
+        raise ValueError(f"label must be one of {', '.join(LABELS)}, not {label!r}")
+    if labelled_by not in ORIGINS:
+        raise ValueError(f"labelled_by must be one of {', '.join(ORIGINS)}, not {labelled_by!r}")
+
+
 class UnknownItem(LookupError):
     """No stored item has this id."""
 
@@ -61,10 +69,7 @@ class LabelQueries:
     def set_label(self, item_id: int, label: str, at: datetime, *, note: str = "",
                   labelled_by: str = "cli") -> Label:
         """Label an item (a second label replaces the first). UnknownItem when no item has the id."""
-        if label not in LABELS:
-            raise ValueError(f"label must be one of {', '.join(LABELS)}, not {label!r}")
-        if labelled_by not in ORIGINS:
-            raise ValueError(f"labelled_by must be one of {', '.join(ORIGINS)}, not {labelled_by!r}")
+        check_label(label, labelled_by)
         with self.transaction():
             if self.db.execute("SELECT 1 FROM items WHERE id = ?", [item_id]).fetchone() is None:
                 raise UnknownItem(item_id)

@@ -73,6 +73,20 @@ def missing_file_hint(path: Path, error: ConfigError) -> str | None:
     return f"'monitor --config {path} init' writes a commented starter configuration there"
 
 
+def log_to_file(obj: Context, config: Config) -> None:
+    """settings.log_file, for the long-running commands: logs there too (rotated), beside stderr.
+    A file that cannot be written ends the command with one line, exit code 2."""
+    log_file = config.log_file_path
+    if log_file is None:
+        return
+    try:
+        setup_logging(obj.log_format, obj.verbose, log_file=log_file,
+                      max_bytes=int(config.settings.log_max_mb * 1024 * 1024), backups=config.settings.log_keep)
+    except OSError as exc:
+        click.echo(f"error: {config.path}: settings.log_file: cannot write {log_file}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
 def optional_config(obj: Context) -> Config | None:
     """The configuration when there is a file to read (exit 2 if it is broken), else None."""
     return obj.config() if obj.config_path.is_file() else None

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from monitor.commands.context import EXIT_USAGE, Context, database_errors
+from monitor.commands.context import EXIT_USAGE, Context, database_errors, log_to_file
 
 
 @click.command()
@@ -33,17 +33,7 @@ def worker(obj: Context, concurrency: int, stalled_after: float) -> None:
         click.echo(f"error: database {config.database_display}: monitor worker needs a PostgreSQL database "
                    f"(settings.database: postgresql://…); on a SQLite file, run `monitor run`", err=True)
         sys.exit(EXIT_USAGE)
-    log_file = config.log_file_path
-    if log_file is not None:  # as `monitor run`: settings.log_file beside stderr, rotated
-        from monitor.logs import setup_logging
-
-        try:
-            setup_logging(obj.log_format, obj.verbose, log_file=log_file,
-                          max_bytes=int(config.settings.log_max_mb * 1024 * 1024), backups=config.settings.log_keep)
-        except OSError as exc:
-            click.echo(f"error: {config.path}: settings.log_file: cannot write {log_file}: {exc.strerror or exc}",
-                       err=True)
-            sys.exit(EXIT_USAGE)
+    log_to_file(obj, config)  # as `monitor run`: settings.log_file beside stderr, rotated
     if obj.verbose < 2:  # Procrastinate says every job's start and end at INFO: for -vv
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
     with database_errors(config.database_display):

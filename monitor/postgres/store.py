@@ -35,7 +35,7 @@ from monitor.clock import from_iso, utc_iso, utc_now
 from monitor.dedup import NUM_PERM, band_rows, seen_second
 from monitor.dbfile import StoreError
 from monitor.items import Item, Match, SourceHealth, SourceState, Story
-from monitor.labels import LABELS, ORIGINS, Label, LabelledItem, UnknownItem
+from monitor.labels import Label, LabelledItem, UnknownItem, check_label
 from monitor.outbox import Batch
 from monitor.postgres.migrations import MIGRATION_LOCK, MIGRATIONS
 from monitor.dburl import redact_url
@@ -650,10 +650,7 @@ class PostgresStore:
 
     def set_label(self, item_id: int, label: str, at: datetime, *, note: str = "",
                   labelled_by: str = "cli") -> Label:
-        if label not in LABELS:
-            raise ValueError(f"label must be one of {', '.join(LABELS)}, not {label!r}")
-        if labelled_by not in ORIGINS:
-            raise ValueError(f"labelled_by must be one of {', '.join(ORIGINS)}, not {labelled_by!r}")
+        check_label(label, labelled_by)
         with self.transaction():
             if self._value("SELECT 1 FROM items WHERE id = %s", [item_id]) is None:
                 raise UnknownItem(item_id)

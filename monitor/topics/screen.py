@@ -51,9 +51,9 @@ def term_keys(term: Term) -> tuple[frozenset[str], frozenset[str]]:
 MIN_KEY = 3
 
 
-def _weak(term: Term) -> bool:
+def _shortest_key(term: Term) -> int:
     prefixes, forms = term_keys(term)
-    return min(map(len, prefixes | forms)) < MIN_KEY
+    return min(map(len, prefixes | forms))
 
 
 class _Compiler:
@@ -116,10 +116,11 @@ class _Compiler:
 
 def _representative(leaf: Term | Phrase) -> Term | None:
     """The word the screen looks for: a phrase's rarest word; None when it is taken as found."""
-    words = [w for w in (leaf.words if isinstance(leaf, Phrase) else (leaf,)) if not _weak(w)]
+    shortest = {w: _shortest_key(w) for w in (leaf.words if isinstance(leaf, Phrase) else (leaf,))}
+    words = [w for w, size in shortest.items() if size >= MIN_KEY]
     if not words:
         return None
-    return max(words, key=lambda w: (min(map(len, term_keys(w)[0] | term_keys(w)[1])), -len(term_keys(w)[1])))
+    return max(words, key=lambda w: (shortest[w], -len(w.match.forms)))
 
 
 class Screen:
