@@ -20,8 +20,9 @@ from monitor.lang import detect_language
 
 from .morphology import DEFAULT_BACKEND, Backend
 from .normalize import TOKEN_RE, clean_display, normalize_tokens, squash_spaces
+from .compiled import Evaluator
 from .screen import Screen
-from .query import (Doc, LeafIndex, Memo, Node, Or, Phrase, Term, TopicSyntaxError, evaluate, leaf_positions,
+from .query import (TITLE_GAP, Doc, LeafIndex, Memo, Node, Or, Phrase, Term, TopicSyntaxError,
                     leaves, parse_query)
 
 MARK = "**"
@@ -56,15 +57,38 @@ class Topic:
         return {label: i for i, label in enumerate(self.leaves_by_label)}
 
     @functools.cached_property
+    def evaluate(self) -> Evaluator:
+        return Evaluator(self.node)
+
+    @functools.cached_property
+    def evaluate_exclude(self) -> Evaluator | None:
+        return Evaluator(self.exclude) if self.exclude is not None else None
+
+    @functools.cached_property
+    def term_set(self) -> frozenset[Term | Phrase]:
+        return frozenset(self.terms)
+
+    @functools.cached_property
+    def context_split(self) -> tuple[tuple[Term | Phrase, ...], frozenset[Term | Phrase]]:
+        """The context words as the topic's own leaves where the topic has the same word (their
+        positions are then in the topic's memo already), and the few others."""
+        own = {_leaf_key(leaf): leaf for leaf in reversed(self.terms)}
+        for leaf in self.terms:
+            for word in getattr(leaf, "words", ()):
+                own.setdefault(_leaf_key(word), word)
+        shared = tuple(dict.fromkeys(own[_leaf_key(c)] for c in self.context if _leaf_key(c) in own))
+        return shared, frozenset(c for c in self.context if _leaf_key(c) not in own)
+
+    @functools.cached_property
     def context_index(self) -> LeafIndex:
-        return LeafIndex(Or(tuple(self.context)))
+        """The context words the topic does not have, for one pass over a text."""
+        return LeafIndex(Or(tuple(self.context_split[1])))
 
     def hit_leaves(self, memo: Memo) -> list[Term | Phrase]:
         """The topic's words and phrases found in the text evaluated with `memo`: a text holds a
         few dozen of a long topic's thousands."""
-        labels = self.leaves_by_label
-        return [leaf for leaf, got in memo.items()
-                if got and isinstance(leaf, (Term, Phrase)) and leaf.label in labels and leaf in labels[leaf.label]]
+        terms = self.term_set
+        return [leaf for leaf, got in memo.items() if got and leaf in terms]
 
 
 @dataclass
@@ -192,18 +216,19 @@ class Matcher:
             if topic.languages is not None and art.lang not in topic.languages:
                 continue
             memo: Memo = {}
-            got = evaluate(topic.node, art.doc, memo)
+            got = topic.evaluate(art.doc, memo)
             if got is None:
                 continue
-            if topic.exclude is not None and evaluate(topic.exclude, art.doc, {}) is not None:
+            if topic.evaluate_exclude is not None and topic.evaluate_exclude(art.doc, {}) is not None:
                 continue
             matched.append(topic.name)
             hits.update(got)
             hit_set = set(got)
-            decisive.update(_decisive(topic, art.doc, memo, hit_set) or hit_set)
+            hit_leaves = topic.hit_leaves(memo)
+            decisive.update(_decisive(topic, art.doc, memo, hit_set, hit_leaves) or hit_set)
             # A label is reported when every leaf carrying it has a hit: the words of
             # '"з окупован*"~1' share that label, and "з" alone is not a matched term.
-            found_labels = {leaf.label for leaf in topic.hit_leaves(memo)}
+            found_labels = {leaf.label for leaf in hit_leaves}
             for label in sorted(found_labels, key=topic.label_order.__getitem__):
                 got_firsts = []
                 for leaf in topic.leaves_by_label[label]:
@@ -218,19 +243,33 @@ class Matcher:
         return Classification(True, matched, art.lang, ordered_terms, snippet(art, decisive or hits))
 
 
-def _decisive(topic: Topic, doc: Doc, memo: Memo, hit_set: set[int]) -> set[int]:
+def _leaf_key(leaf: Term | Phrase) -> tuple:
+    """What a word's positions in a text depend on (not the label it is reported under)."""
+    if isinstance(leaf, Phrase):
+        return ("phrase", tuple(map(_leaf_key, leaf.words)), leaf.title_only)
+    return ("word", leaf.word, leaf.prefix, leaf.title_only, leaf.langs, leaf.match)
+
+
+def _decisive(topic: Topic, doc: Doc, memo: Memo, hit_set: set[int],
+              hit_leaves: list[Term | Phrase]) -> set[int]:
     """The hit positions that decided the match: those of a word that is not one of the topic's
     context words, and every word of a phrase hit that has such a word ("Bring Kids Back": yes,
     "to Russia": no). Empty for a topic without context words (the caller marks every hit)."""
     if not topic.context:
         return set()
     context: set[int] = set()
-    context_memo: Memo = {}
-    topic.context_index.prefill(doc, context_memo)  # one pass over the text for all of them
-    for leaf in topic.context:
-        context.update(leaf_positions(leaf, doc, context_memo))
+    shared, others = topic.context_split
+    for leaf in shared:
+        got = memo.get(leaf)
+        if got:
+            context.update(got)
+    if others:
+        context_memo: Memo = {}
+        for leaf in topic.context_index.prefill(doc, context_memo):
+            if leaf in others:  # not the words of a context phrase on their own
+                context.update(context_memo[leaf])
     out: set[int] = set()
-    for leaf in topic.hit_leaves(memo):
+    for leaf in hit_leaves:
         got = memo[leaf]
         positions = sorted(p for p in got if p in hit_set)
         if not isinstance(leaf, Phrase):
@@ -305,12 +344,17 @@ def snippet(art: Article, hits: set[int]) -> str:
     doc = art.doc
     # Token spans are only needed here, for matching articles: found again rather than stored.
     spans_by_source: dict[int, list[tuple[int, int, str]]] = {0: [], 1: []}
-    i = 0
-    for source, s in ((0, art.title), (1, art.text)):
-        for m in TOKEN_RE.finditer(s):
-            if doc.position(i) in hits:
+    n = doc.title_len
+    wanted = {p if p < n else p - TITLE_GAP for p in hits}  # token indices
+    last = max(wanted, default=-1)
+    for source, s, first in ((0, art.title, 0), (1, art.text, n)):
+        if first > last:
+            break
+        for i, m in enumerate(TOKEN_RE.finditer(s), first):
+            if i in wanted:
                 spans_by_source[source].append((m.start(), m.end(), doc.tokens[i]))
-            i += 1
+                if i == last:
+                    break  # the rest of the text holds no hit
     # Candidate sentences: the title as one sentence, then the text's sentences.
     candidates = []  # (distinct hit words, -order, source, start, end, hit spans)
     order = 0

@@ -412,14 +412,18 @@ class Doc:
     index: dict[str, list[int]] = field(init=False)
     vocab: list[str] = field(init=False)
     _heads: set[str] | None = field(init=False, default=None, repr=False)
+    _heads3: set[str] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         index: dict[str, list[int]] = {}
         n = self.title_len
-        for pos, tok in enumerate(self.tokens[:n]):
-            index.setdefault(tok, []).append(pos)
-        for pos, tok in enumerate(self.tokens[n:], n + TITLE_GAP):
-            index.setdefault(tok, []).append(pos)
+        for first, tokens in ((0, self.tokens[:n]), (n + TITLE_GAP, self.tokens[n:])):
+            for pos, tok in enumerate(tokens, first):
+                got = index.get(tok)
+                if got is None:
+                    index[tok] = [pos]
+                else:
+                    got.append(pos)
         # French and Italian elisions: "d'enfants", "l'Ucraina" are also found as the word itself.
         for word in [w for w in index if "'" in w]:
             head, _, tail = word.partition("'")
@@ -428,6 +432,13 @@ class Doc:
                 index[tail] = sorted(got + index[word]) if got else index[word]
         self.index = index
         self.vocab = sorted(index)
+
+    @property
+    def heads3(self) -> set[str]:
+        """Every word's first three letters (the whole word when shorter)."""
+        if self._heads3 is None:
+            self._heads3 = {w[:3] for w in self.vocab}
+        return self._heads3
 
     @property
     def heads(self) -> set[str]:
@@ -495,27 +506,37 @@ _PREFILLED = "prefilled"  # memo key: every word of the query that is in the tex
 
 
 class LeafIndex:
-    """The words of a compiled query arranged so that a text's vocabulary is read once: each
-    text word is looked up (its forms, its first three letters for prefixes, its stem) rather
-    than each of the query's words searched for in the text. The cost then follows the text's
-    size, not the query's: a topic may list many languages' words."""
+    """The words of a compiled query arranged so that a text's vocabulary is read once: the
+    text's words are intersected with the query's forms, and its words' first three letters with
+    those of the query's prefixes and stems, rather than each of the query's words searched for
+    in the text. The cost then follows the text's size, not the query's: a topic may list many
+    languages' words."""
 
     def __init__(self, root: Node):
         terms: dict[Term, None] = {}
-        self.phrases: dict[Term, list[Phrase]] = {}  # phrases by their first word
+        self.phrases: dict[Term, list[tuple[Phrase, frozenset[Term]]]] = {}  # by their first word
         for leaf in dict.fromkeys(leaves(root)):
             if isinstance(leaf, Phrase):
-                self.phrases.setdefault(leaf.words[0], []).append(leaf)
+                self.phrases.setdefault(leaf.words[0], []).append((leaf, frozenset(leaf.words)))
             for t in leaf.words if isinstance(leaf, Phrase) else (leaf,):
                 terms[t] = None
         self.by_form: dict[str, list[Term]] = {}
-        self.by_head: dict[str, list[Term]] = {}  # prefix words by their first three letters
-        self.by_stem_head: dict[str, list[Term]] = {}  # stemmed words by their stem's first three
+        # Prefix words (three letters or more) by the prefix, and the lengths of the prefixes
+        # that begin with each first three letters: a text word is looked up by its own prefixes.
+        self.by_prefix: dict[str, list[Term]] = {}
+        self.prefix_lengths: dict[str, tuple[int, ...]] = {}
+        # Stemmed words by (stemmer, stem), and the stemmers of the stems that begin with each
+        # first three letters: a text word is stemmed once per stemmer, not once per query word.
+        self.by_stem: dict[tuple[str, str], list[Term]] = {}
+        self.stemmers: dict[str, tuple[str, ...]] = {}
         self.short: list[Term] = []  # shorter prefixes and stems: searched for as before
+        lengths: dict[str, set[int]] = {}
+        stemmers: dict[str, set[str]] = {}
         for t in terms:
             if t.prefix:
                 if len(t.word) >= 3:
-                    self.by_head.setdefault(t.word[:3], []).append(t)
+                    self.by_prefix.setdefault(t.word, []).append(t)
+                    lengths.setdefault(t.word[:3], set()).add(len(t.word))
                 else:
                     self.short.append(t)
                 continue
@@ -523,24 +544,43 @@ class LeafIndex:
                 self.by_form.setdefault(form, []).append(t)
             if t.match.stemmer:
                 if len(t.match.stem) >= 3:
-                    self.by_stem_head.setdefault(t.match.stem[:3], []).append(t)
+                    self.by_stem.setdefault((t.match.stemmer, t.match.stem), []).append(t)
+                    stemmers.setdefault(t.match.stem[:3], set()).add(t.match.stemmer)
                 else:
                     self.short.append(t)
+        self.prefix_lengths = {head: tuple(sorted(n)) for head, n in lengths.items()}
+        self.stemmers = {head: tuple(sorted(names)) for head, names in stemmers.items()}
 
-    def prefill(self, doc: Doc, memo: Memo) -> None:
+    def prefill(self, doc: Doc, memo: Memo) -> set[Term | Phrase]:
+        """Put every word and phrase of the query that the text holds in `memo`, with its
+        positions; returns those that have positions."""
+        # Set intersections (C loops) find the few query words and first-three-letter groups a
+        # text shares with the query; Python then looks only at those.
         found: dict[Term, list[str]] = {}
-        by_form, by_head, by_stem_head = self.by_form, self.by_head, self.by_stem_head
-        for w in doc.vocab:
-            for t in by_form.get(w, ()):
+        by_form = self.by_form
+        for w in by_form.keys() & doc.index.keys():
+            for t in by_form[w]:
                 found.setdefault(t, []).append(w)
-            head = w[:3]
-            for t in by_head.get(head, ()):
-                if w.startswith(t.word):
-                    found.setdefault(t, []).append(w)
-            for t in by_stem_head.get(head, ()):
-                m = t.match
-                if w not in m.forms and doc.stem_of(m.stemmer, w) == m.stem:
-                    found.setdefault(t, []).append(w)
+        heads = doc.heads3
+        by_prefix = self.by_prefix
+        prefix_lengths = self.prefix_lengths
+        for head in prefix_lengths.keys() & heads:
+            lengths = prefix_lengths[head]
+            for w in doc.starting_with(head):
+                for n in lengths:
+                    if n > len(w):
+                        break
+                    for t in by_prefix.get(w[:n], ()):
+                        found.setdefault(t, []).append(w)
+        by_stem = self.by_stem
+        stemmers = self.stemmers
+        for head in stemmers.keys() & heads:
+            names = stemmers[head]
+            for w in doc.starting_with(head):
+                for name in names:
+                    for t in by_stem.get((name, doc.stem_of(name, w)), ()):
+                        if w not in t.match.forms:  # its forms were found above
+                            found.setdefault(t, []).append(w)
         for t, words in found.items():
             memo[t] = _positions_of(t, words, doc)
         for t in self.short:
@@ -548,10 +588,16 @@ class LeafIndex:
                 memo[t] = _term_positions(t, doc)
         memo[_PREFILLED] = []
         phrases = self.phrases
-        for t in [t for t in memo if t in phrases]:  # a phrase can only start with a word found
-            if memo[t]:
-                for phrase in phrases[t]:
-                    leaf_positions(phrase, doc, memo)
+        have: set[Term | Phrase] = {t for t, got in memo.items() if got}
+        found_phrases: list[Phrase] = []
+        for first in phrases.keys() & have:  # a phrase can only start with a word found
+            for phrase, words in phrases[first]:
+                if words <= have and leaf_positions(phrase, doc, memo):  # most lack a later word
+                    found_phrases.append(phrase)
+                else:
+                    memo[phrase] = []
+        have.update(found_phrases)
+        return have
 
 
 def leaf_positions(leaf: Term | Phrase, doc: Doc, memo: Memo) -> Positions:
@@ -565,15 +611,22 @@ def leaf_positions(leaf: Term | Phrase, doc: Doc, memo: Memo) -> Positions:
         per_word = [(memo.get(w) or []) if prefilled else _term_positions(w, doc) for w in leaf.words]
         out = []
         if all(per_word):
-            rest = [set(p) for p in per_word[1:]]
-            for start in per_word[0]:
-                if all(start + k + 1 in s for k, s in enumerate(rest)):
-                    out.extend(range(start, start + len(leaf.words)))
+            # Where the phrase can start: each later word's positions moved back by its offset.
+            starts = set(per_word[0])
+            for k, positions in enumerate(per_word[1:], 1):
+                starts.intersection_update([p - k for p in positions])
+                if not starts:
+                    break
+            n = len(leaf.words)
+            for start in per_word[0] if starts else ():
+                if start in starts:
+                    out.extend(range(start, start + n))
     memo[leaf] = out
     return out
 
 
-def _near(a: Positions, b: Positions, distance: int) -> Positions:
+def near_positions(a: Positions, b: Positions, distance: int) -> Positions:
+    """The positions of `a` and of `b` that have a position of the other within `distance` words."""
     span = distance + 1
 
     def close(xs: Positions, ys: Positions) -> list[int]:
@@ -642,4 +695,4 @@ def _evaluate_inner(node: Node, doc: Doc, memo: Memo) -> Positions | None:
     right = _eval(node.right, doc, memo)
     if not right:
         return None
-    return _near(left, right, node.distance) or None
+    return near_positions(left, right, node.distance) or None

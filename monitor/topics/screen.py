@@ -49,6 +49,7 @@ def term_keys(term: Term) -> tuple[frozenset[str], frozenset[str]]:
 # at the start of many: looking for it would cost more than it screens. Its word is taken as
 # found (a screen that passes more is still right).
 MIN_KEY = 3
+SCREEN_PIECE = 600  # characters read before the screen asks whether the text may match
 
 
 def _shortest_key(term: Term) -> int:
@@ -149,6 +150,7 @@ class Screen:
         self.automaton = ahocorasick.Automaton()
         for key in starts.keys() | wholes.keys():
             self.automaton.add_word(key, (starts.get(key, 0), wholes.get(key, 0), len(key)))
+        self.longest = max(map(len, starts.keys() | wholes.keys()), default=0)
         if len(self.automaton):
             self.automaton.make_automaton()
         else:
@@ -160,20 +162,36 @@ class Screen:
         folded = screen_text(f"{title}\n{text}")
         if has_script_seam(folded):
             return True
-        found = 0
+        # Read in pieces (each twice the last), and stop at the first piece after which the text
+        # may match: an on-topic text says so early, and `found` only grows (the check is monotone in it).
+        # A piece reaches `longest - 1` characters into the next, so no key is cut in two; a key
+        # in that overlap is seen twice, which changes nothing.
+        found, checked = 0, -1
         after = folded + " "  # every key ends before a character
-        for end, (starts, wholes, size) in self.automaton.iter(folded):
-            start = end - size + 1
-            if start:
-                before = folded[start - 1]
-                if before.isalnum() or before == "_":
-                    continue  # inside a word
-            found |= starts
-            if wholes:
-                following = after[end + 1]
-                if not (following.isalnum() or following == "_"):
-                    found |= wholes
-        return self._check(found)
+        size = len(folded)
+        if not size:
+            return self._check(0)
+        piece, step = 0, SCREEN_PIECE
+        while piece < size:
+            for end, (starts, wholes, length) in self.automaton.iter(
+                    folded, piece, min(size, piece + step + self.longest - 1)):
+                start = end - length + 1
+                if start:
+                    before = folded[start - 1]
+                    if before.isalnum() or before == "_":
+                        continue  # inside a word
+                found |= starts
+                if wholes:
+                    following = after[end + 1]
+                    if not (following.isalnum() or following == "_"):
+                        found |= wholes
+            if found != checked:
+                if self._check(found):
+                    return True
+                checked = found
+            piece += step
+            step *= 2  # few checks on a long text that does not match
+        return False
 
 
 def screen_text(text: str) -> str:
