@@ -117,3 +117,15 @@ def test_language_detection_counts_letters_as_their_definition_does(text):
     lat = len(encoded.translate(None, lang._NOT_LATIN_BYTES))
     assert (cyr, lat) == reference_counts(sample)
     assert detect_language("", text) in {"uk", "ru", "und", *lang.LATIN_LANGUAGES}
+
+
+def test_the_remembered_words_are_forgotten_past_their_limit_and_answers_stay_the_same(monkeypatch, texts):
+    from monitor.topics import query
+
+    topic = default_topics()[0]
+    index = topic.node.index
+    first = [Matcher([topic]).classify(title, text) for title, text in texts[:80]]
+    monkeypatch.setattr(query, "WORD_CACHE_LIMIT", 50)
+    again = [Matcher([topic]).classify(title, text) for title, text in texts[:80]]
+    assert again == first
+    assert len(index._matching) + len(index._nothing) <= 50 + max(len(prepare(t, x, {}).doc.vocab) for t, x in texts[:80])

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Union
 
@@ -503,6 +504,7 @@ def _positions_of(term: Term, words: list[str], doc: Doc) -> Positions:
 
 
 _PREFILLED = "prefilled"  # memo key: every word of the query that is in the text is in the memo
+WORD_CACHE_LIMIT = 200_000  # text words whose query words are remembered (a few MB), then forgotten
 
 
 class LeafIndex:
@@ -550,37 +552,43 @@ class LeafIndex:
                     self.short.append(t)
         self.prefix_lengths = {head: tuple(sorted(n)) for head, n in lengths.items()}
         self.stemmers = {head: tuple(sorted(names)) for head, names in stemmers.items()}
+        self._matching: dict[str, tuple[Term, ...]] = {}  # text word → the query words it matches
+        self._nothing: set[str] = set()  # text words that match none
+
+    def terms_of(self, word: str, stem_of: Callable[[str, str], str]) -> tuple[Term, ...]:
+        """The query's words (of three letters or more) that a text word matches: by one of
+        their forms, as a prefix, or by stem."""
+        out = list(self.by_form.get(word, ()))
+        head = word[:3]
+        for n in self.prefix_lengths.get(head, ()):
+            if n > len(word):
+                break
+            out.extend(self.by_prefix.get(word[:n], ()))
+        for name in self.stemmers.get(head, ()):
+            out.extend(t for t in self.by_stem.get((name, stem_of(name, word)), ()) if word not in t.match.forms)
+        return tuple(out)
 
     def prefill(self, doc: Doc, memo: Memo) -> set[Term | Phrase]:
         """Put every word and phrase of the query that the text holds in `memo`, with its
         positions; returns those that have positions."""
-        # Set intersections (C loops) find the few query words and first-three-letter groups a
-        # text shares with the query; Python then looks only at those.
+        # What each text word matches is worked out once and remembered across texts (news
+        # repeats its vocabulary); the words known to match nothing are set aside in one C-level
+        # set difference, so Python looks only at the few words a text shares with the query.
+        matching, nothing = self._matching, self._nothing
+        if len(matching) + len(nothing) > WORD_CACHE_LIMIT:
+            matching.clear()
+            nothing.clear()
         found: dict[Term, list[str]] = {}
-        by_form = self.by_form
-        for w in by_form.keys() & doc.index.keys():
-            for t in by_form[w]:
+        for w in doc.index.keys() - nothing:
+            terms = matching.get(w)
+            if terms is None:
+                terms = self.terms_of(w, doc.stem_of)
+                if not terms:
+                    nothing.add(w)
+                    continue
+                matching[w] = terms
+            for t in terms:
                 found.setdefault(t, []).append(w)
-        heads = doc.heads3
-        by_prefix = self.by_prefix
-        prefix_lengths = self.prefix_lengths
-        for head in prefix_lengths.keys() & heads:
-            lengths = prefix_lengths[head]
-            for w in doc.starting_with(head):
-                for n in lengths:
-                    if n > len(w):
-                        break
-                    for t in by_prefix.get(w[:n], ()):
-                        found.setdefault(t, []).append(w)
-        by_stem = self.by_stem
-        stemmers = self.stemmers
-        for head in stemmers.keys() & heads:
-            names = stemmers[head]
-            for w in doc.starting_with(head):
-                for name in names:
-                    for t in by_stem.get((name, doc.stem_of(name, w)), ()):
-                        if w not in t.match.forms:  # its forms were found above
-                            found.setdefault(t, []).append(w)
         for t, words in found.items():
             memo[t] = _positions_of(t, words, doc)
         for t in self.short:
