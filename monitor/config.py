@@ -33,7 +33,7 @@ from monitor.notify import channel_types
 from monitor.options import Strict, duration_field
 from monitor.secrets import Redactor
 from monitor.sources import SourceConfig, source_types
-from monitor.topics import TopicSyntaxError, compile_topic, default_topic_names
+from monitor.topics.shipped import default_topic_names
 from monitor.options.web import WebSettings
 from monitor.dburl import is_postgres_url, postgres_url_problem, redact_url
 
@@ -644,6 +644,8 @@ def _parse_topics(raw: Any, located: _Located) -> dict[str, TopicConfig]:
             text = getattr(topic, key)
             if text is None:
                 continue
+            from monitor.topics import TopicSyntaxError, compile_topic  # the matcher only when topics are set
+
             try:
                 compile_topic(str(name), text if key == "query" else topic.query,
                               languages=topic.languages, exclude=text if key == "exclude" else None)

@@ -73,3 +73,22 @@ def test_json_logs_for_machines(tmp_path, server):
 def test_help_reads_without_a_config(tmp_path):
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0 and "monitor poll" in result.output
+
+
+def test_the_help_line_of_each_verb_is_the_verbs_own():
+    from monitor.commands import VERBS
+
+    for name in VERBS:
+        command = cli.get_command(None, name)
+        assert command is not None and command.name == name
+        assert VERBS[name][1] == command.get_short_help_str(limit=500), name
+
+
+def test_help_loads_no_library_the_verbs_need():
+    """`monitor --help` imports no verb's module: not the configuration's models (pydantic), the
+    HTTP client, the feed parser or the store."""
+    code = ("import sys\nfrom monitor.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = ('pydantic', 'httpx', 'feedparser', 'sqlite_utils', 'monitor.config', 'monitor.topics')\n"
+            "print('loaded:', *[m for m in heavy if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "loaded:"

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from monitor.config import DEFAULT_CONFIG_NAME, Config, ConfigError, load_config, resolve_config_path
 from monitor.dbfile import StoreError, explain, is_database_fault
-from monitor.fetch import Fetcher
 from monitor.logs import setup_logging
 from monitor.secrets import install, redact
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `monitor --help` then loads neither pydantic nor httpx
+    from monitor.config import Config, ConfigError
+    from monitor.fetch import Fetcher
     from monitor.store import Store
 
 EXIT_USAGE = 2
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 class Context:
     def __init__(self, config_path: str | None, log_format: str, verbose: int):
+        from monitor.config import resolve_config_path
+
         self.config_path: Path = resolve_config_path(config_path)
         self.log_format = log_format
         self.verbose = verbose
@@ -39,6 +41,8 @@ class Context:
         of them printed (file, line, key). A ${VAR} that is not set in a source or a channel blocks
         only that source or channel (a warning says so), unless `strict` (monitor check)."""
         if self._config is None:
+            from monitor.config import ConfigError, load_config
+
             try:
                 self._config = load_config(self.config_path, strict=strict)
             except ConfigError as exc:
@@ -66,6 +70,8 @@ class Context:
 
 def missing_file_hint(path: Path, error: ConfigError) -> str | None:
     """How to get a configuration, when there is none where one was looked for."""
+    from monitor.config import DEFAULT_CONFIG_NAME
+
     if not error.message.startswith("file not found"):
         return None
     if path == Path(DEFAULT_CONFIG_NAME):
@@ -151,6 +157,8 @@ def open_store(config: Config, *, read_only: bool = False) -> Iterator[Store]:
 
 def make_fetcher(config: Config | None) -> Fetcher:
     """A Fetcher with the configured limits and User-Agent, or the defaults without a config."""
+    from monitor.fetch import Fetcher
+
     return Fetcher() if config is None else config.fetcher()
 
 

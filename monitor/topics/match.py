@@ -22,13 +22,13 @@ from .morphology import DEFAULT_BACKEND, Backend
 from .normalize import TOKEN_RE, clean_display, normalize_tokens, squash_spaces
 from .compiled import Evaluator
 from .screen import Screen
+from .shipped import DEFAULT_TOPIC_FILES
 from .query import (TITLE_GAP, Doc, LeafIndex, Memo, Node, Or, Phrase, Term, TopicSyntaxError,
                     leaves, parse_query)
 
 MARK = "**"
 SNIPPET_SENTENCES = 2
 SNIPPET_MAX_CHARS = 600  # per sentence; longer ones are cut around their hits
-DEFAULT_TOPIC_FILES = ("deported-children.topic",)
 
 
 @dataclass(frozen=True)
@@ -137,11 +137,6 @@ def strip_comments(source: str) -> str:
 def load_topic_file(name: str, source: str, *, morphology: Backend = DEFAULT_BACKEND) -> Topic:
     topic = compile_topic(name, strip_comments(source), morphology=morphology)
     return dataclasses.replace(topic, source=source)
-
-
-def default_topic_names() -> list[str]:
-    """The names of the shipped topics, known without compiling them (a config check needs no more)."""
-    return [f.removesuffix(".topic") for f in DEFAULT_TOPIC_FILES]
 
 
 def default_topics(*, morphology: Backend = DEFAULT_BACKEND) -> list[Topic]:
