@@ -113,7 +113,7 @@ def test_language_detection_counts_letters_as_their_definition_does(text):
 
     sample = text.lower()
     encoded = sample.encode("utf-8")
-    cyr = encoded.count(b"\xd0") + sum(map(encoded.count, lang._CYR_PAIRS))
+    cyr = encoded.count(b"\xd0") + sum(map(sample.count, lang._CYR_AFTER_P))
     lat = len(encoded.translate(None, lang._NOT_LATIN_BYTES))
     assert (cyr, lat) == reference_counts(sample)
     assert detect_language("", text) in {"uk", "ru", "und", *lang.LATIN_LANGUAGES}
@@ -129,3 +129,19 @@ def test_the_remembered_words_are_forgotten_past_their_limit_and_answers_stay_th
     again = [Matcher([topic]).classify(title, text) for title, text in texts[:80]]
     assert again == first
     assert len(index._matching) + len(index._nothing) <= 50 + max(len(prepare(t, x, {}).doc.vocab) for t, x in texts[:80])
+
+
+def test_a_text_the_screen_calls_unmixed_has_no_token_that_needs_look_alike_folding(topics, texts):
+    from monitor.topics.normalize import TOKEN_RE, clean_display, normalize_tokens
+    from monitor.topics.screen import PASSED, PASSED_UNMIXED
+
+    screen = Matcher(topics).screen
+    mixed = ("Окупанти дeпортували дітей", "Росія вивезла дiтей з Херсона до табору в Криму.")  # Latin e, i
+    assert screen.read(*mixed) is PASSED and Matcher(topics).classify(*mixed).match
+    unmixed = 0
+    for title, text in texts + [mixed]:
+        if screen.read(title, text) is PASSED_UNMIXED:
+            tokens = TOKEN_RE.findall(clean_display(f"{title}\n{text}"))
+            assert normalize_tokens(tokens, unmixed=True) == normalize_tokens(tokens)
+            unmixed += 1
+    assert unmixed > 300

@@ -181,5 +181,6 @@ def _near(left: Run, right: Run, distance: int) -> Run:
         b = right(memo, found, cache)
         if not b:
             return None
-        return near_positions(sorted(a), sorted(b), distance) or None
+        return near_positions(a if isinstance(a, list) else sorted(a),  # a word's list is sorted
+                              b if isinstance(b, list) else sorted(b), distance) or None
     return near

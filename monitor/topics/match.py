@@ -21,7 +21,7 @@ from monitor.lang import detect_language
 from .morphology import DEFAULT_BACKEND, Backend
 from .normalize import TOKEN_RE, clean_display, normalize_tokens, squash_spaces
 from .compiled import Evaluator
-from .screen import Screen
+from .screen import PASSED_UNMIXED, REJECTED, Screen
 from .shipped import DEFAULT_TOPIC_FILES
 from .query import (TITLE_GAP, Doc, LeafIndex, Memo, Node, Or, Phrase, Term, TopicSyntaxError,
                     leaves, parse_query)
@@ -169,12 +169,12 @@ class Article:
     doc: Doc
 
 
-def prepare(title: str, text: str, stem_cache: dict[tuple[str, str], str]) -> Article:
+def prepare(title: str, text: str, stem_cache: dict[tuple[str, str], str], *, unmixed: bool = False) -> Article:
     title = squash_spaces(clean_display(title or ""))
     text = clean_display(text or "")
     title_tokens = TOKEN_RE.findall(title)
     lang = detect_language(title, text)
-    doc = Doc(normalize_tokens(title_tokens + TOKEN_RE.findall(text)), len(title_tokens),
+    doc = Doc(normalize_tokens(title_tokens + TOKEN_RE.findall(text), unmixed=unmixed), len(title_tokens),
               stem_cache, lang)
     return Article(title, text, lang, doc)
 
@@ -197,12 +197,13 @@ class Matcher:
         """Whether the text is on any topic. Text the screen turns away (most news) is not read
         further; with `language` False (a poll, which needs no language for what it does not
         keep) not even its language is detected, and its Classification has lang ""."""
-        if not self.screen.passes(title or "", text or ""):
+        verdict = self.screen.read(title or "", text or "")
+        if verdict is REJECTED:
             lang = detect_language(squash_spaces(clean_display(title or "")), clean_display(text or "")) if language else ""
             return Classification(False, [], lang, [], "")
         if len(self._stem_cache) > 200_000:
             self._stem_cache.clear()
-        art = prepare(title, text, self._stem_cache)
+        art = prepare(title, text, self._stem_cache, unmixed=verdict is PASSED_UNMIXED)
         matched: list[str] = []
         hits: set[int] = set()
         decisive: set[int] = set()  # the hits a snippet marks: not the topics' context words

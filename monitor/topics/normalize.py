@@ -76,14 +76,15 @@ def has_script_seam(folded: str) -> bool:
     return _SEAM_RE.search(folded) is not None
 
 
-def normalize_tokens(tokens: list[str]) -> list[str]:
+def normalize_tokens(tokens: list[str], *, unmixed: bool = False) -> list[str]:
     """Normalize many tokens with one pass of each C-level operation (the hot path):
-    join, NFKC, casefold, translate, split. "\\n" never appears inside a \\w token."""
+    join, NFKC, casefold, translate, split. "\\n" never appears inside a \\w token.
+    `unmixed`: the caller knows that no token mixes Latin and Cyrillic letters."""
     if not tokens:
         return []
     joined = fold("\n".join(tokens))
     out = joined.split("\n")
-    if has_script_seam(joined):
+    if not unmixed and has_script_seam(joined):
         out = [fold_mixed_script(t) if _SEAM_RE.search(t) else t for t in out]
     return out
 

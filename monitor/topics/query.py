@@ -531,7 +531,7 @@ class LeafIndex:
         # first three letters: a text word is stemmed once per stemmer, not once per query word.
         self.by_stem: dict[tuple[str, str], list[Term]] = {}
         self.stemmers: dict[str, tuple[str, ...]] = {}
-        self.short: list[Term] = []  # shorter prefixes and stems: searched for as before
+        self.short: list[Term] = []  # prefixes and stems of one or two letters
         lengths: dict[str, set[int]] = {}
         stemmers: dict[str, set[str]] = {}
         for t in terms:
@@ -566,6 +566,13 @@ class LeafIndex:
             out.extend(self.by_prefix.get(word[:n], ()))
         for name in self.stemmers.get(head, ()):
             out.extend(t for t in self.by_stem.get((name, stem_of(name, word)), ()) if word not in t.match.forms)
+        for t in self.short:  # a prefix or stem of one or two letters
+            if t.prefix:
+                if word.startswith(t.word):
+                    out.append(t)
+            elif word.startswith(t.match.stem) and word not in t.match.forms \
+                    and stem_of(t.match.stemmer, word) == t.match.stem:
+                out.append(t)
         return tuple(out)
 
     def prefill(self, doc: Doc, memo: Memo) -> set[Term | Phrase]:
@@ -591,9 +598,6 @@ class LeafIndex:
                 found.setdefault(t, []).append(w)
         for t, words in found.items():
             memo[t] = _positions_of(t, words, doc)
-        for t in self.short:
-            if t not in found:
-                memo[t] = _term_positions(t, doc)
         memo[_PREFILLED] = []
         phrases = self.phrases
         have: set[Term | Phrase] = {t for t, got in memo.items() if got}

@@ -25,6 +25,7 @@ matcher in ways a substring search does not see, so such a text always passes.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Callable, Iterable
 
@@ -124,6 +125,15 @@ def _representative(leaf: Term | Phrase) -> Term | None:
     return max(words, key=lambda w: (shortest[w], -len(w.match.forms)))
 
 
+class Verdict(enum.Enum):
+    REJECTED = 0
+    PASSED = 1
+    PASSED_UNMIXED = 2
+
+
+REJECTED, PASSED, PASSED_UNMIXED = Verdict.REJECTED, Verdict.PASSED, Verdict.PASSED_UNMIXED
+
+
 class Screen:
     """`passes(title, text)`: False only for a text no topic of `queries` can match."""
 
@@ -157,11 +167,17 @@ class Screen:
             self.always = True
 
     def passes(self, title: str, text: str) -> bool:
+        return self.read(title, text) is not REJECTED
+
+    def read(self, title: str, text: str) -> Verdict:
+        """REJECTED, PASSED, or PASSED_UNMIXED: passed, and no word of the text mixes Latin and
+        Cyrillic letters (the matcher's tokens then need no look-alike folding: see
+        normalize.normalize_tokens; a seam between letters of one token is a seam in the text)."""
         if self.always:
-            return True
+            return PASSED
         folded = screen_text(f"{title}\n{text}")
         if has_script_seam(folded):
-            return True
+            return PASSED
         # Read in pieces (each twice the last), and stop at the first piece after which the text
         # may match: an on-topic text says so early, and `found` only grows (the check is monotone in it).
         # A piece reaches `longest - 1` characters into the next, so no key is cut in two; a key
@@ -170,7 +186,7 @@ class Screen:
         after = folded + " "  # every key ends before a character
         size = len(folded)
         if not size:
-            return self._check(0)
+            return PASSED_UNMIXED if self._check(0) else REJECTED
         piece, step = 0, SCREEN_PIECE
         while piece < size:
             for end, (starts, wholes, length) in self.automaton.iter(
@@ -187,11 +203,11 @@ class Screen:
                         found |= wholes
             if found != checked:
                 if self._check(found):
-                    return True
+                    return PASSED_UNMIXED
                 checked = found
             piece += step
             step *= 2  # few checks on a long text that does not match
-        return False
+        return REJECTED
 
 
 def screen_text(text: str) -> str:
