@@ -512,10 +512,21 @@ def load_index(store, now: datetime, window: timedelta = DEFAULT_WINDOW) -> Stor
     return StoryIndex(window=window, store=store, now=now)
 
 
-def story_assigner(index: StoryIndex, now: datetime):
-    """The store's story_for callback: joins an earlier copy's story, and remembers the item."""
+def item_signature(title: str, summary: str, content: str) -> bytes:
+    """An item's signature as stored (b"" for a text too short to have one). A poll computes it
+    in its document workers, beside the topic match (monitor/pipeline.py)."""
+    return signature_bytes(signature(dedup_text(title, summary, content), title)) or b""
+
+
+def story_assigner(index: StoryIndex, now: datetime, signed: dict[tuple[str, str, str], bytes] | None = None):
+    """The store's story_for callback: joins an earlier copy's story, and remembers the item.
+    `signed`: item_signature() of items already signed, by (title, summary, content)."""
     def story_for(item, item_id: int) -> tuple[int | None, bytes | None]:
-        sig = signature(dedup_text(item.title, item.summary, item.content), item.title)
+        blob = signed.get((item.title, item.summary, item.content)) if signed else None
+        if blob is None:
+            sig = signature(dedup_text(item.title, item.summary, item.content), item.title)
+        else:
+            sig = signature_from_bytes(blob)
         story = index.find(sig, item.content_hash, now)
         index.add(item_id, story or item_id, sig, item.content_hash, now)
         return story, signature_bytes(sig) or b""  # b"": grouped, on its exact text alone

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # Imported once by the fork server, so that workers need not import them per document.
-PRELOAD = ["monitor.sources", "monitor.extract", "monitor.topics"]
+PRELOAD = ["monitor.sources", "monitor.extract", "monitor.topics", "monitor.judge"]
 # Documents handed to each worker at once: one at work, one waiting, so a worker never idles
 # while the event loop gets round to sending the next (it is busy storing what came back).
 PER_WORKER = 2

@@ -25,6 +25,7 @@ from monitor.items import Item, Match, PollReport
 from monitor.offload import DocumentTimeout, Runner, inline
 from monitor.sources import SourceConfig, SourceError, source_type
 from monitor.store import Store, StoreError
+from monitor.judge import judge_batch
 from monitor.topics import Classification, LazyMatcher, Matcher
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class Pipeline:
             pages: Pages = {}
             if fresh and self.fetch_articles:
                 fresh = await _with_articles(fresh, source, self.fetcher, self.offload, pages, self.now)
-            fresh, matches = await self._match(fresh) if self.matcher is not None else (fresh, {})
+            fresh, matches, signed = await self._match(fresh) if self.matcher is not None else (fresh, {}, {})
             # Only a matched item's page is evidence to keep; the others go now.
             pages = {fresh[key].url: pages[fresh[key].url] for key in matches if fresh[key].url in pages}
         except (FetchError, SourceError, DocumentTimeout) as exc:
@@ -86,7 +87,7 @@ class Pipeline:
             return self._failed(source, f"internal error: {type(exc).__name__}: {exc}", started)
 
         at = self.now()
-        story_for = story_assigner(self.stories, at) if self.stories is not None else None
+        story_for = story_assigner(self.stories, at, signed) if self.stories is not None else None
         try:
             # The items and the source's new validators, or neither; the story index keeps only
             # what was committed. After a failed write the next poll fetches and stores it all.
@@ -118,13 +119,27 @@ class Pipeline:
                           seconds=time.monotonic() - started, warning=collected.warning, matched_ids=matched,
                           new_ids=tuple(stored.id for stored in new))
 
-    async def _match(self, fresh: Keyed) -> tuple[Keyed, dict[str, list[Match]]]:
-        return (_matched(fresh, await self._classify(list(fresh.values()))) if fresh else (fresh, {}))
+    async def _match(self, fresh: Keyed) -> tuple[Keyed, dict[str, list[Match]], Signed]:
+        """The items (with their language), the matches by key, and the story signatures of the
+        matched items where the document workers computed them (else story_for does)."""
+        if not fresh:
+            return fresh, {}, {}
+        items = list(fresh.values())
+        if self.stories is not None and self._in_workers():
+            judged = await self.offload(judge_batch, self.matcher.spec,
+                                        [(item.title, item.summary, item.content) for item in items])
+            signed = {(item.title, item.summary, item.content): blob
+                      for item, (_, blob) in zip(items, judged) if blob is not None}
+            return (*_matched(fresh, [result for result, _ in judged]), signed)
+        return (*_matched(fresh, await self._classify(items)), {})
+
+    def _in_workers(self) -> bool:
+        return isinstance(self.matcher, LazyMatcher) and self.offload is not inline
 
     async def _classify(self, items: list[Item]) -> list[Classification]:
         """Classify each item on its main text (in a worker process when the pipeline has one)."""
         texts = [(item.title, item.content or item.summary) for item in items]
-        if isinstance(self.matcher, LazyMatcher) and self.offload is not inline:
+        if self._in_workers():
             return await self.matcher.classify_all(texts, self.offload)
         return [self.matcher.classify(title, text, language=False) for title, text in texts]
 
@@ -213,6 +228,9 @@ async def _with_articles(fresh: Keyed, source: SourceConfig, fetcher: Fetcher, r
             new_key = after.key(source.name)
         keyed[new_key] = after
     return keyed
+
+
+Signed = dict[tuple[str, str, str], bytes]  # item_signature() by (title, summary, content)
 
 
 def _matched(fresh: Keyed, results: list[Classification]) -> tuple[Keyed, dict[str, list[Match]]]:

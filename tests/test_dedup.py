@@ -625,3 +625,38 @@ def test_a_copy_whose_headline_was_reworded_still_joins_its_story():
     same_figure = _headline_signature("Ombudsman: 9 children deported from Skadovsk")
     assert not facts_conflict(first.facts, reworded.facts)
     assert not facts_conflict(first.facts, same_figure.facts)
+
+
+def test_stories_grouped_with_signatures_from_the_document_workers_are_the_ones_grouped_in_process(
+        tmp_path, server, make_fetcher):
+    """A poll with document workers signs its matched items there (monitor/judge.py): the stories
+    and the stored signatures are those of a poll that signs them itself."""
+    from monitor.offload import Offload
+    from monitor.topics import LazyMatcher
+
+    for path, body in outlets(server.url()).items():
+        server.route(path, Reply(body=body, headers={"Content-Type": "application/rss+xml"}))
+    config = make_config(tmp_path, "", sources="sources:\n" + "".join(
+        f'  - {{name: "{name}", type: rss, url: "{server.url(path)}", allow_private: true}}\n'
+        for name, path in (("Kyiv Wire", "/wire.xml"), ("Northern Ledger", "/ledger.xml"), ("Danube Post", "/danube.xml"))))
+
+    def stored(offload) -> list[tuple]:
+        store = Store(tmp_path / f"{'workers' if offload else 'inline'}.db")
+
+        async def poll():
+            async with make_fetcher() as fetcher:
+                pipeline = Pipeline(fetcher=fetcher, store=store, now=FixedClock(T0), matcher=LazyMatcher(config.topics),
+                                    stories=load_index(store, T0), **({"offload": offload} if offload else {}))
+                return await pipeline.poll_all(config.sources)
+
+        try:
+            assert all(report.status == "ok" for report in asyncio.run(poll()))
+            return store.db.execute("SELECT url, story_id = id, signature FROM items ORDER BY url").fetchall()
+        finally:
+            store.close()
+
+    with Offload(limit=30.0, workers=2) as workers:
+        in_workers = stored(workers)
+    in_process = stored(None)
+    assert in_workers == in_process
+    assert sum(1 for _, first, blob in in_workers if blob) >= 2 and sum(1 for _, first, _ in in_workers if not first) >= 2
