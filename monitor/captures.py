@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -88,6 +88,44 @@ class EvidenceState:
 def _marks(prefix: str, values: Sequence) -> tuple[str, dict]:
     return ",".join(f":{prefix}{n}" for n in range(len(values))) or "NULL", \
         {f"{prefix}{n}": value for n, value in enumerate(values)}
+
+
+# Shared with monitor/postgres/evidence.py: a row means the same on both backends.
+
+def capture_of(row: Mapping) -> Capture:
+    return Capture(row["id"], row["item_id"], row["reason"], row["requested_url"], row["url"],
+                   from_iso(row["captured_at"]), row["http_status"], row["sha256"], row["warc_file"],
+                   row["warc_record_id"], row["warc_offset"], row["warc_length"], row["record_sha256"], row["status"],
+                   from_iso(row["last_checked"]))
+
+
+def state_of(row: Mapping) -> EvidenceState:
+    return EvidenceState(row["item_id"], row["state"], row["attempts"], row["last_error"],
+                         from_iso(row["next_attempt_at"]), row["checks_done"], from_iso(row["next_check_at"]),
+                         from_iso(row["last_checked"]), row["check_error"], from_iso(row["gone_at"]))
+
+
+def capture_detail(capture: Mapping) -> str:
+    """The custody log's detail of a capture: why, the status, where its records are."""
+    return (f"{capture['reason']}; HTTP {capture['http_status']}; {capture['warc_file']} offset "
+            f"{capture['warc_offset']} ({capture['warc_length']} bytes, sha256 {capture['record_sha256']}); "
+            f"record {capture['warc_record_id']}")
+
+
+def recheck_updates(state: EvidenceState | None, first_captured: str | None, at: datetime, outcome: str,
+                    detail: str, recheck: Sequence[timedelta], retry_at: datetime | None) -> dict:
+    """The evidence row's columns after a recheck: when it was checked, the error of an unreachable
+    page, and, for a due recheck, the schedule moved on (an unreachable page: tried at `retry_at`)."""
+    updates = {"last_checked": utc_iso(at), "check_error": detail if outcome == "unreachable" else None}
+    due = state is not None and state.next_check_at is not None and state.next_check_at <= at
+    if due and outcome == "unreachable":
+        updates["next_check_at"] = utc_iso(retry_at or at)
+    elif due:
+        done = state.checks_done + 1
+        start = from_iso(first_captured) or at
+        updates["checks_done"] = done
+        updates["next_check_at"] = utc_iso(start + recheck[done]) if done < len(recheck) else None
+    return updates
 
 
 class EvidenceQueries:
@@ -169,10 +207,7 @@ class EvidenceQueries:
                            last_error = NULL, next_attempt_at = NULL, captured_at = :at, next_check_at = :next""",
                     {"id": capture["item_id"], "at": capture["captured_at"], "next": next_check})
             self.log_event(at, "capture", item_id=capture["item_id"], capture_id=capture_id, url=capture["url"],
-                           sha256=capture["sha256"],
-                           detail=f"{capture['reason']}; HTTP {capture['http_status']}; {capture['warc_file']} "
-                                  f"offset {capture['warc_offset']} ({capture['warc_length']} bytes, sha256 "
-                                  f"{capture['record_sha256']}); record {capture['warc_record_id']}")
+                           sha256=capture["sha256"], detail=capture_detail(capture))
         return capture_id
 
     def record_capture_failed(self, item_id: int, url: str, at: datetime, error: str,
@@ -228,16 +263,8 @@ class EvidenceQueries:
                                 [stamp, item_id])
                 self.db.execute("UPDATE evidence SET gone_at = coalesce(gone_at, ?) WHERE item_id = ?",
                                 [stamp, item_id])
-            updates = {"last_checked": stamp, "check_error": detail if outcome == "unreachable" else None}
-            due = state is not None and state.next_check_at is not None and state.next_check_at <= at
-            if due and outcome == "unreachable":
-                updates["next_check_at"] = utc_iso(retry_at or at)
-            elif due:
-                done = state.checks_done + 1
-                first = self.db.execute("SELECT captured_at FROM evidence WHERE item_id = ?", [item_id]).fetchone()[0]
-                start = from_iso(first) or at
-                updates["checks_done"] = done
-                updates["next_check_at"] = utc_iso(start + recheck[done]) if done < len(recheck) else None
+            first = self.db.execute("SELECT captured_at FROM evidence WHERE item_id = ?", [item_id]).fetchone()
+            updates = recheck_updates(state, first[0] if first else None, at, outcome, detail, recheck, retry_at)
             sets = ", ".join(f"{name} = :{name}" for name in updates)
             self.db.execute(f"UPDATE evidence SET {sets} WHERE item_id = :item_id", {**updates, "item_id": item_id})
             self.log_event(at, "recheck", item_id=item_id, capture_id=latest.id if latest else None, url=url,
@@ -263,11 +290,8 @@ class EvidenceQueries:
         if not ids:
             return {}
         marks, params = _marks("i", ids)
-        return {row["item_id"]: EvidenceState(
-            row["item_id"], row["state"], row["attempts"], row["last_error"], from_iso(row["next_attempt_at"]),
-            row["checks_done"], from_iso(row["next_check_at"]), from_iso(row["last_checked"]), row["check_error"],
-            from_iso(row["gone_at"]))
-            for row in self.db.query(f"SELECT * FROM evidence WHERE item_id IN ({marks})", params)}
+        return {row["item_id"]: state_of(row)
+                for row in self.db.query(f"SELECT * FROM evidence WHERE item_id IN ({marks})", params)}
 
     def captures(self, item_ids: Iterable[int] | None = None) -> dict[int, list[Capture]]:
         """Captures by item, oldest first (every capture when item_ids is None)."""
@@ -281,12 +305,12 @@ class EvidenceQueries:
             rows = self.db.query(f"SELECT * FROM captures WHERE item_id IN ({marks}) ORDER BY item_id, id", params)
         found: dict[int, list[Capture]] = {}
         for row in rows:
-            found.setdefault(row["item_id"], []).append(Capture(
-                row["id"], row["item_id"], row["reason"], row["requested_url"], row["url"],
-                from_iso(row["captured_at"]), row["http_status"], row["sha256"], row["warc_file"],
-                row["warc_record_id"], row["warc_offset"], row["warc_length"], row["record_sha256"], row["status"],
-                from_iso(row["last_checked"])))
+            found.setdefault(row["item_id"], []).append(capture_of(row))
         return found
+
+    def capture(self, capture_id: int) -> Capture | None:
+        rows = list(self.db.query("SELECT * FROM captures WHERE id = ?", [capture_id]))
+        return capture_of(rows[0]) if rows else None
 
     def capture_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM captures").fetchone()[0]

@@ -14,8 +14,9 @@ import random
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
 
@@ -102,12 +103,25 @@ Sleep = Callable[[float], Awaitable[None]]
 Guard = Callable[[str], Awaitable[Sequence[str] | None]]
 
 
+class HostGate(Protocol):
+    """Request slots per host shared with other processes (monitor.postgres.hosts on PostgreSQL).
+    Entered inside this process's own per-host semaphore, before the request's timeout starts."""
+
+    def slot(self, host: str) -> AbstractAsyncContextManager[object]: ...
+
+
+_UNGATED = nullcontext()  # re-entrant and stateless: one for every fetch without a gate
+
+
 class Fetcher:
-    """Shared by every source of a run; use as `async with Fetcher(...) as fetcher`."""
+    """Shared by every source of a run; use as `async with Fetcher(...) as fetcher`.
+
+    `host_gate` (optional) also holds each request to per_host_concurrency across processes;
+    without one, this process's per-host semaphore is the only limit."""
 
     def __init__(self, settings: FetchSettings | None = None, user_agent: str = DEFAULT_USER_AGENT, *,
                  client: httpx.AsyncClient | None = None, sleep: Sleep = asyncio.sleep,
-                 rng: Callable[[], float] = random.random):
+                 rng: Callable[[], float] = random.random, host_gate: HostGate | None = None):
         import httpx
 
         self.settings = settings or FetchSettings()
@@ -130,6 +144,7 @@ class Fetcher:
         self._rng = rng
         self._global = asyncio.Semaphore(self.settings.concurrency)
         self._per_host: dict[str, asyncio.Semaphore] = {}
+        self._host_gate = host_gate
         self._robots: dict[str, tuple[float, Protego | None]] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
         self._pinned: httpx.AsyncClient | None = None  # guarded fetches; made on first use
@@ -198,7 +213,7 @@ class Fetcher:
         started = time.monotonic()
         total = self.settings.total_timeout.total_seconds()
         try:
-            async with self._global, self._host_semaphore(host), asyncio.timeout(total):
+            async with self._global, self._host_semaphore(host), self._gate(host), asyncio.timeout(total):
                 visited = [url]
                 while True:
                     response = await self._send(url, headers, approved)
@@ -299,6 +314,9 @@ class Fetcher:
         if host not in self._per_host:
             self._per_host[host] = asyncio.Semaphore(self.settings.per_host_concurrency)
         return self._per_host[host]
+
+    def _gate(self, host: str) -> AbstractAsyncContextManager[object]:
+        return _UNGATED if self._host_gate is None else self._host_gate.slot(host)
 
     # --- robots.txt -----------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""SQLite persistence: source state, items and their matches; the outbox (monitor/outbox.py) and
-the schema's numbered migrations (monitor/migrations.py) share its connection.
+"""SQLite persistence: source state, items and their matches; the outbox (monitor/outbox.py), the
+evidence (monitor/captures.py), labels (monitor/labels.py), the web's reads (monitor/browse.py)
+and the schema's numbered migrations (monitor/migrations.py) share its connection.
 
 One file in WAL mode, so a reader (`monitor sources list`) never blocks the running service.
 Every write is its own short transaction: a kill at any moment leaves either the whole poll's
@@ -22,6 +23,7 @@ from monitor.clock import from_iso, utc_iso
 from monitor.dbfile import (CORRUPT, RESTORE, StoreError, check_creatable, check_header, check_location,
                             check_writable, explain, is_database_fault, make_directory, read_only_reason, sqlite_uri,
                             unreadable_wal)
+from monitor.browse import BrowseQueries
 from monitor.captures import EvidenceQueries
 from monitor.dedup import NUM_PERM, band_rows, seen_second
 from monitor.items import Item, Match, SourceHealth, SourceState, Story
@@ -47,7 +49,7 @@ class StoredItem:
         return self.story_id != self.id
 
 
-class Store(OutboxQueries, EvidenceQueries, LabelQueries):
+class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
     """The database at `path`, migrated to the latest schema (its directory is created).
 
     read_only=True is for commands that only read (`sources list`, `digest --preview`): the file

@@ -1,6 +1,8 @@
 """Evidence, as a user runs it: a local site of two on-topic articles and one off-topic →
 `monitor poll` captures the two → `monitor export json|csv|atom|wacz` → `monitor evidence
 recheck` finds a removed article gone → `monitor evidence verify` finds overwritten bytes.
+Each test runs on a SQLite file and on a PostgreSQL database (tests/support/backends.py): the
+rows go to the database, the WARC files to settings.evidence.dir either way.
 
 The WARC files are checked with warcio's own `warcio check`, the WACZ with py-wacz's `wacz validate`.
 """
@@ -12,7 +14,6 @@ import hashlib
 import io
 import json
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +27,8 @@ from warcio.archiveiterator import ArchiveIterator
 
 from monitor.cli import cli
 from tests.conftest import fixture_bytes
+from tests.support.backends import Backend, backend  # noqa: F401  (fixture)
+from tests.support.postgres import postgres_server  # noqa: F401  (fixture)
 from tests.support.server import Reply
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -54,11 +57,11 @@ def site(server) -> None:
     server.route("/feed.xml", Reply(body=feed(server, list(pages)), headers=RSS))
 
 
-def write_config(tmp_path: Path, server, evidence: str = "{dir: evidence}", fetch_article: str = "auto") -> str:
-    path = tmp_path / "sources.yaml"
+def write_config(backend: Backend, server, evidence: str = "{dir: evidence}", fetch_article: str = "auto") -> str:
+    path = backend.folder / "sources.yaml"
     path.write_text(f"""
 settings:
-  database: data/monitor.db
+  database: {backend.database}
   fetch: {{retries: 0}}
   evidence: {evidence}
 sources:
@@ -71,12 +74,6 @@ def invoke(*args: str, code: int = 0):
     result = CliRunner().invoke(cli, list(args))
     assert result.exit_code == code, result.output
     return result
-
-
-def database(tmp_path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(tmp_path / "data" / "monitor.db")
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 def warc_payloads(folder: Path) -> dict[str, list[str]]:
@@ -95,22 +92,23 @@ def warcio_check(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "warcio"), "check", "-v", str(path)], capture_output=True, text=True)
 
 
-def polled(tmp_path, server, **config) -> str:
+def polled(backend: Backend, server, **config) -> str:
     site(server)
-    path = write_config(tmp_path, server, **config)
+    path = write_config(backend, server, **config)
     invoke("--config", path, "poll")
     return path
 
 
-def test_poll_captures_each_matched_article_and_exports_them_in_four_formats(tmp_path, server):
-    config = polled(tmp_path, server)
+def test_poll_captures_each_matched_article_and_exports_them_in_four_formats(backend, server):
+    tmp_path = backend.folder
+    config = polled(backend, server)
     evidence = tmp_path / "evidence"
-    with database(tmp_path) as db:
-        captures = [dict(row) for row in db.execute("SELECT * FROM captures ORDER BY id")]
-        matched = {row[0] for row in db.execute("SELECT i.url FROM items i JOIN matches m ON m.item_id = i.id")}
-        items = db.execute("SELECT count(*) FROM items").fetchone()[0]
+    captures = backend.rows("SELECT * FROM captures ORDER BY id")
+    matched = {row["url"] for row in backend.rows("SELECT i.url FROM items i JOIN matches m ON m.item_id = i.id")}
+    items = backend.value("SELECT count(*) FROM items")
     on_topic = {server.url(path) for path in ON_TOPIC}
     assert items == 3 and matched == on_topic
+    assert backend.url is None or not (tmp_path / "data" / "monitor.db").exists()  # rows in PostgreSQL only
     assert len(captures) == 2 and {c["url"] for c in captures} == on_topic  # none of the off-topic page
     assert all(c["http_status"] == 200 and c["reason"] == "match" for c in captures)
     assert len(server.requests_for("/en/bridge")) == 1  # read once, for the match; never captured
@@ -174,13 +172,13 @@ def test_poll_captures_each_matched_article_and_exports_them_in_four_formats(tmp
         inside = {r.rec_headers.get_header("WARC-Target-URI"): hashlib.sha256(r.content_stream().read()).hexdigest()
                   for r in ArchiveIterator(handle) if r.rec_type == "response"}
     assert inside == {c["url"]: c["sha256"] for c in captures}
-    with database(tmp_path) as db:
-        exports = [row["sha256"] for row in db.execute("SELECT sha256 FROM custody WHERE event = 'export' ORDER BY id")]
+    exports = [row["sha256"] for row in backend.rows("SELECT sha256 FROM custody WHERE event = 'export' ORDER BY id")]
     assert exports == [hashlib.sha256(path.read_bytes()).hexdigest() for path in out.values()]
 
 
-def test_a_removed_article_is_gone_after_recheck_all(tmp_path, server):
-    config = polled(tmp_path, server)
+def test_a_removed_article_is_gone_after_recheck_all(backend, server):
+    tmp_path = backend.folder
+    config = polled(backend, server)
     del server.routes["/uk/children-returned"]  # the publisher removed it: 404 from now on
     result = invoke("--config", config, "evidence", "recheck", "--all")
     assert "1 gone" in result.output and "1 live" in result.output
@@ -190,14 +188,14 @@ def test_a_removed_article_is_gone_after_recheck_all(tmp_path, server):
     assert [e["status"] for e in gone["evidence"]] == ["gone"] and gone["evidence"][0]["last_checked"]
     assert gone["evidence_status"].startswith("gone")
     assert [e["status"] for e in live["evidence"]] == ["live"]
-    with database(tmp_path) as db:
-        assert db.execute("SELECT count(*) FROM captures").fetchone()[0] == 2  # a 404 has nothing to capture
-        details = [row[0] for row in db.execute("SELECT detail FROM custody WHERE event = 'recheck'")]
+    assert backend.value("SELECT count(*) FROM captures") == 2  # a 404 has nothing to capture
+    details = [row["detail"] for row in backend.rows("SELECT detail FROM custody WHERE event = 'recheck'")]
     assert sorted(details) == ["gone: HTTP 404", "live: same payload"]
 
 
-def test_a_page_whose_article_text_vanished_is_gone_and_a_changed_one_is_kept_beside(tmp_path, server):
-    config = polled(tmp_path, server)
+def test_a_page_whose_article_text_vanished_is_gone_and_a_changed_one_is_kept_beside(backend, server):
+    tmp_path = backend.folder
+    config = polled(backend, server)
     en, uk = server.url("/en/children-returned"), server.url("/uk/children-returned")
     # The English article now redirects to a home page; the Ukrainian one got a new footer.
     server.route("/home", Reply(body=b"<html><body><h1>Home</h1><p>Latest news.</p></body></html>", headers=HTML))
@@ -217,8 +215,9 @@ def test_a_page_whose_article_text_vanished_is_gone_and_a_changed_one_is_kept_be
     invoke("--config", config, "evidence", "verify")
 
 
-def test_verify_passes_and_names_the_file_after_four_bytes_are_overwritten(tmp_path, server):
-    config = polled(tmp_path, server)
+def test_verify_passes_and_names_the_file_after_four_bytes_are_overwritten(backend, server):
+    tmp_path = backend.folder
+    config = polled(backend, server)
     result = invoke("--config", config, "evidence", "verify")
     assert "2 captures in 1 WARC files checked: all hold" in result.output
     [warc] = (tmp_path / "evidence").glob("*.warc.gz")
@@ -228,36 +227,37 @@ def test_verify_passes_and_names_the_file_after_four_bytes_are_overwritten(tmp_p
     warc.write_bytes(bytes(data))
     failed = invoke("--config", config, "evidence", "verify", code=1)
     assert str(warc) in failed.output and "FAILED" in failed.output
-    with database(tmp_path) as db:
-        outcomes = [row[0] for row in db.execute("SELECT detail FROM custody WHERE event = 'verify' ORDER BY id")]
+    outcomes = [row["detail"] for row in backend.rows("SELECT detail FROM custody WHERE event = 'verify' ORDER BY id")]
     assert outcomes[0].endswith(": ok") and warc.name in outcomes[1]
 
 
-def test_the_custody_log_is_append_only(tmp_path, server):
-    polled(tmp_path, server)
-    with database(tmp_path) as db:
-        events = db.execute("SELECT event, monitor_version, sha256 FROM custody ORDER BY id").fetchall()
-        assert [e["event"] for e in events] == ["capture", "capture"] and all(e["monitor_version"] for e in events)
-        for statement in ("UPDATE custody SET detail = 'x'", "DELETE FROM custody"):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                db.execute(statement)
+def test_the_custody_log_is_append_only(backend, server):
+    polled(backend, server)
+    events = backend.rows("SELECT id, event, monitor_version, sha256 FROM custody ORDER BY id")
+    assert [e["event"] for e in events] == ["capture", "capture"] and all(e["monitor_version"] for e in events)
+    assert [e["id"] for e in events] == [1, 2]  # without a gap: verify reads one as an event deleted
+    for statement in ("UPDATE custody SET detail = 'x'", "DELETE FROM custody"):
+        with pytest.raises(Exception, match="append-only"):  # sqlite3's IntegrityError, psycopg's RaiseException
+            backend.execute(statement)
+    assert backend.value("SELECT count(*) FROM custody") == 2
 
 
-def test_capture_off_fetches_no_page_twice(tmp_path, server):
-    polled(tmp_path, server, evidence="{enabled: false}")
-    with database(tmp_path) as db:
-        assert db.execute("SELECT count(*) FROM captures").fetchone()[0] == 0
+def test_capture_off_fetches_no_page_twice(backend, server):
+    tmp_path = backend.folder
+    polled(backend, server, evidence="{enabled: false}")
+    assert backend.value("SELECT count(*) FROM captures") == 0
     assert all(len(server.requests_for(path)) == 1 for path in ON_TOPIC)
     assert not (tmp_path / "data" / "evidence").exists()
 
 
-def test_a_failed_capture_is_visible_and_made_on_a_later_run(tmp_path, server):
+def test_a_failed_capture_is_visible_and_made_on_a_later_run(backend, server):
     """An item matched on its feed text alone; its page answers the capture with a 503: the item is
     kept, its evidence says why it has none yet, and the next run captures it."""
     site(server)
     server.route("/feed.xml", Reply(body=feed(server, ["/en/children-returned"], ON_TOPIC_SUMMARY), headers=RSS))
     server.route("/en/children-returned", Reply(503, b"busy", {"Content-Type": "text/plain"}))
-    config = write_config(tmp_path, server, evidence="{dir: evidence, retry: 1s}", fetch_article="never")
+    tmp_path = backend.folder
+    config = write_config(backend, server, evidence="{dir: evidence, retry: 1s}", fetch_article="never")
     invoke("--config", config, "poll")
     invoke("--config", config, "export", "json", "--out", str(tmp_path / "before.json"))
     stories = {s["url"]: s for s in json.loads((tmp_path / "before.json").read_text("utf-8"))["stories"]}
@@ -272,19 +272,19 @@ def test_a_failed_capture_is_visible_and_made_on_a_later_run(tmp_path, server):
     assert set(warc_payloads(tmp_path / "evidence")) == {server.url("/en/children-returned")}
 
 
-def test_a_page_the_article_stage_read_is_captured_from_that_read(tmp_path, server):
+def test_a_page_the_article_stage_read_is_captured_from_that_read(backend, server):
     """The evidence of a matched article is the response the article stage received (one
     request for the page, not a second one a moment later that may differ)."""
     site(server)
-    invoke("--config", write_config(tmp_path, server), "poll")
-    assert set(warc_payloads(tmp_path / "evidence")) == {server.url(p) for p in ON_TOPIC}
+    invoke("--config", write_config(backend, server), "poll")
+    assert set(warc_payloads(backend.folder / "evidence")) == {server.url(p) for p in ON_TOPIC}
     for path in ON_TOPIC:
         assert len(server.requests_for(path)) == 1, path
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    mount = tmp_path / "evidence"
+def small_disk(backend):
+    mount = backend.folder / "evidence"
     mount.mkdir()
     if shutil.which("mount") is None or __import__("os").geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
@@ -295,7 +295,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
-def test_a_full_disk_during_capture_keeps_the_item_and_captures_it_later(tmp_path, server, small_disk):
+def test_a_full_disk_during_capture_keeps_the_item_and_captures_it_later(backend, server, small_disk):
     filler = small_disk / "filler"
     with open(filler, "wb", buffering=0) as handle:  # fill the disk, then free a page: a record starts, cannot end
         try:
@@ -306,12 +306,11 @@ def test_a_full_disk_during_capture_keeps_the_item_and_captures_it_later(tmp_pat
     with open(filler, "r+b") as handle:
         handle.truncate(max(0, filler.stat().st_size - 4096))
     site(server)
-    config = write_config(tmp_path, server, evidence="{dir: evidence, retry: 1s}")
+    config = write_config(backend, server, evidence="{dir: evidence, retry: 1s}")
     invoke("--config", config, "poll")
-    with database(tmp_path) as db:
-        assert db.execute("SELECT count(*) FROM items").fetchone()[0] == 3  # the items are kept
-        assert db.execute("SELECT count(*) FROM captures").fetchone()[0] == 0
-        states = db.execute("SELECT state, last_error FROM evidence").fetchall()
+    assert backend.value("SELECT count(*) FROM items") == 3  # the items are kept
+    assert backend.value("SELECT count(*) FROM captures") == 0
+    states = backend.rows("SELECT state, last_error FROM evidence")
     assert len(states) == 2 and all(s["state"] == "pending" and "No space left" in s["last_error"] for s in states)
     # The records began to be written into the free page and were cut off again: no half record left.
     leftovers = list(small_disk.glob("*.warc.gz"))
@@ -328,8 +327,9 @@ def test_a_full_disk_during_capture_keeps_the_item_and_captures_it_later(tmp_pat
     invoke("--config", config, "evidence", "verify")
 
 
-def test_the_digest_marks_a_story_whose_page_the_publisher_removed(tmp_path, server):
-    config = polled(tmp_path, server)
+def test_the_digest_marks_a_story_whose_page_the_publisher_removed(backend, server):
+    tmp_path = backend.folder
+    config = polled(backend, server)
     del server.routes["/uk/children-returned"]  # the publisher removed it: 404 from now on
     invoke("--config", config, "evidence", "recheck", "--all")
     markdown = invoke("--config", config, "digest", "--preview").output

@@ -1,6 +1,8 @@
 """The SQLite store's own tests, run again on the PostgreSQL backend: test functions imported from
-tests/test_delivery.py and tests/test_story_bands.py, with this module's `store` fixture (a
-PostgresStore on a fresh database of the session's real server) in place of conftest's SQLite one.
+tests/test_delivery.py, tests/test_story_bands.py, tests/test_evidence_parts.py (captures, claims,
+rechecks, export selections) and tests/test_web_search.py (the web's listing), with this module's
+`store` fixture (a PostgresStore on a fresh database of the session's real server) in place of
+conftest's SQLite one.
 The bodies are the same code; only what they are given differs. Left out: the tests that read
 SQLite directly (store.db, sqlite3 errors, EXPLAIN QUERY PLAN) or open the SQLite file by path."""
 
@@ -29,7 +31,16 @@ from tests.test_delivery import (  # noqa: F401  (collected here, on PostgreSQL)
     test_two_digests_in_a_row_repeat_nothing_and_the_second_has_what_was_found_between,
     test_webhook_answering_500_twice_then_200_gets_the_digest_exactly_once,
 )
+from tests.test_evidence_parts import (  # noqa: F401  (collected here, on PostgreSQL)
+    test_a_blocked_address_is_a_failed_capture_not_retried,
+    test_a_gzip_response_is_stored_decoded_with_headers_that_say_so,
+    test_a_recheck_that_cannot_reach_the_page_changes_nothing_and_is_tried_again,
+    test_a_response_without_a_length_is_stored_with_the_length_of_its_body,
+    test_export_selects_by_source_topic_and_time_and_neutralises_formulas,
+    test_two_captures_of_one_item_never_run_at_once,
+)
 from tests.test_story_bands import test_copies_within_one_poll_join_each_other_over_the_store  # noqa: F401
+from tests.test_web_search import test_listing_filters_labels_and_cursors  # noqa: F401
 
 
 @pytest.fixture

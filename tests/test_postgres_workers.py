@@ -7,6 +7,7 @@ run again by another worker (nothing lost), and the password never shows in thei
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -238,3 +239,134 @@ def test_a_poll_whose_write_fails_records_the_failure_and_the_job_ends(tmp_path,
         assert "cannot store what it sent" in health.error and "server closed" in health.error
     finally:
         worker.store.close()
+
+
+def test_monitor_run_on_postgresql_is_one_worker_with_the_web_interface(tmp_path, server, pg_url):  # noqa: F811
+    """`monitor run` on a postgresql:// database runs as `monitor worker` does (an overdue source is
+    polled at its start, SIGTERM ends it with 0), serving settings.web.listen beside it."""
+    import urllib.request
+
+    import psycopg
+
+    from tests.support.server import free_port
+
+    feed = server.route("/feeds/ledger.xml", Reply(body=(SITE / "ledger-rss2.xml").read_bytes(), headers=FEED))
+    port = free_port()
+    config = tmp_path / "sources.yaml"
+    config.write_text(f"settings:\n  database: {pg_url}\n  fetch: {{retries: 0}}\n  web: {{listen: '127.0.0.1:{port}'}}\n"
+                      f"sources:\n  - {{name: Ledger, type: rss, url: '{feed}', interval: 1d}}\n", encoding="utf-8")
+    log = tmp_path / "run.log"
+    process = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "run"], cwd=ROOT,
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def polled() -> bool:
+            assert process.poll() is None, log.read_text(errors="replace")
+            with psycopg.connect(pg_url) as conn:
+                if conn.execute("SELECT to_regclass('sources')").fetchone()[0] is None:
+                    return False
+                return bool(conn.execute("SELECT count(*) FROM sources WHERE last_polled IS NOT NULL").fetchone()[0])
+
+        wait_for(polled, "the overdue source's poll", 60)
+        wait_for(lambda: "web interface at" in log.read_text(errors="replace"), "the web interface", 30)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
+            assert page.status == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(40) == 0, log.read_text(errors="replace")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    text = log.read_text(errors="replace")
+    assert "monitor worker running" in text and "Traceback" not in text, text
+    assert len(server.requests_for("/feeds/ledger.xml")) == 1
+
+
+def test_a_worker_captures_its_polls_matched_pages_and_monitor_evidence_verify_finds_them(tmp_path, server, pg_url):  # noqa: F811
+    """A worker's poll captures its matched items as `monitor poll` does: the capture rows are in
+    PostgreSQL, the WARC file in settings.evidence.dir, and `monitor evidence verify` says they hold."""
+    import psycopg
+
+    from tests.test_evidence import ON_TOPIC
+    from tests.test_evidence import site as evidence_site
+
+    evidence_site(server)  # /feed.xml: two on-topic articles and an off-topic one, served locally
+    on_topic = {server.url(path) for path in ON_TOPIC}
+    config = tmp_path / "sources.yaml"
+    config.write_text(f"settings:\n  database: {pg_url}\n  fetch: {{retries: 0}}\n  evidence: {{dir: evidence}}\n"
+                      f"sources:\n  - {{name: Site, type: rss, url: '{server.url('/feed.xml')}', interval: 1d, "
+                      f"allow_private: true}}\n", encoding="utf-8")
+    log = tmp_path / "worker.log"
+    process = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "worker"], cwd=ROOT,
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+    def captures() -> list[tuple]:
+        with psycopg.connect(pg_url) as conn:
+            if conn.execute("SELECT to_regclass('captures')").fetchone()[0] is None:
+                return []
+            return conn.execute("SELECT url, http_status, warc_file, warc_offset, warc_length FROM captures "
+                                "ORDER BY id").fetchall()
+
+    try:
+        def captured() -> bool:
+            assert process.poll() is None, log.read_text(errors="replace")
+            return len(captures()) >= len(on_topic)
+
+        wait_for(captured, "the worker's captures of the matched pages", 120)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(40) == 0, log.read_text(errors="replace")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    rows = captures()
+    assert {row[0] for row in rows} == on_topic and len(rows) == len(on_topic)  # each matched page once
+    assert all(row[1] == 200 for row in rows)
+    for _, _, warc_file, offset, length in rows:
+        path = tmp_path / "evidence" / warc_file
+        assert path.is_file() and path.stat().st_size >= offset + length, path
+    text = log.read_text(errors="replace")
+    assert "evidence capture is not available" not in text and "Traceback" not in text, text
+    verified = subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), "evidence", "verify"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert re.search(rf"^{len(on_topic)} captures in \d+ WARC files checked: all hold$", verified.stdout, re.M), \
+        verified.stdout
+
+
+def test_the_evidence_job_runs_every_five_minutes_one_worker_at_a_time(tmp_path):
+    """`monitor.evidence` (captures due again, rechecks, seals) is a periodic task whose lock keeps
+    it to one worker at a time; it runs the pipeline's Evidence.maintain, as `monitor run` does."""
+    import asyncio
+
+    from monitor.config import parse_config
+    from monitor.postgres.worker import EVIDENCE_TASK, Worker
+
+    text = ("settings:\n  database: postgresql://monitor@127.0.0.1:9/monitor\nsources:\n"
+            "  - {name: Ledger, type: rss, url: 'http://127.0.0.1:9/feed'}\n")  # never connected to
+    worker = Worker(parse_config(text, tmp_path / "sources.yaml"))
+    periodic = worker.app.periodic_registry.periodic_tasks[(EVIDENCE_TASK, "")]
+    assert periodic.cron.split()[0] == "*/5"
+    assert periodic.configure_kwargs["lock"] == "evidence" == periodic.configure_kwargs["queueing_lock"]
+
+    class Capture:
+        runs = 0
+
+        async def maintain(self):
+            Capture.runs += 1
+
+    class Pipeline:
+        capture = Capture()
+
+    worker.pipeline = Pipeline()
+    asyncio.run(worker.app.tasks[EVIDENCE_TASK].func(timestamp=0))
+    assert Capture.runs == 1
+
+    off = Worker(parse_config(text.replace("settings:\n", "settings:\n  evidence: {enabled: false}\n"),
+                              tmp_path / "sources.yaml"))
+    assert (EVIDENCE_TASK, "") not in off.app.periodic_registry.periodic_tasks

@@ -1,7 +1,7 @@
 """The web interface in a real headless browser (Debian's chromium through chromedriver, driven by
 Selenium), with JavaScript switched off, as the main flows are used: search, open a story, mark it
-not relevant, add a source. Skipped, with the reason, where no browser can be had; .ci/run
-installs Debian's chromium and chromium-driver."""
+not relevant, add a source, on each backend (tests/test_web_http.py's site). Skipped, with the
+reason, where no browser can be had; .ci/run installs Debian's chromium and chromium-driver."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.backends import module_backend  # noqa: F401  (fixture)
+from tests.support.postgres import postgres_server  # noqa: F401  (fixture)
 from tests.support.server import Reply
 from tests.support.webserver import WebProcess
 from tests.test_web_http import FEED, SITE, own_site, site  # noqa: F401  (fixtures)

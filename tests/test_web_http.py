@@ -1,5 +1,6 @@
 """The web interface over HTTP: `monitor web` started as a user starts it (a subprocess on a free
-port), over a database filled by a real `monitor poll` of the local news site (fixtures/site/)."""
+port), over a database filled by a real `monitor poll` of the local news site (fixtures/site/).
+Every test runs twice: on a SQLite file, and on a PostgreSQL database (tests/support/backends.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -20,6 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import cli
+from tests.support.backends import Backend, module_backend  # noqa: F401  (fixture)
+from tests.support.postgres import postgres_server  # noqa: F401  (fixture)
 from tests.support.server import LocalServer, Reply
 from tests.support.webserver import WebProcess
 
@@ -43,12 +45,12 @@ Russia.</description></item>
 </channel></rss>"""
 
 
-def config_text(urls: dict[str, str], extra_settings: str = "") -> str:
+def config_text(urls: dict[str, str], database: str, extra_settings: str = "") -> str:
     sources = "\n".join(f'  - {{name: "{name}", type: rss, url: "{urls[name]}", tags: [{lang}]}}'
                         for name, _, lang in OUTLETS + [("Wire Service", "", "en")])
     return f"""# The web tests' configuration: its comments must survive a source added from the web.
 settings:
-  database: data/monitor.db
+  database: {database}
   timezone: Europe/Kyiv
   fetch: {{retries: 0}}
   evidence: {{enabled: false}}
@@ -65,19 +67,21 @@ sources:
 class Site:
     folder: Path
     server: LocalServer
+    backend: Backend
+    polled: Backend  # the database as the polls left it, which nothing else opens: what copies start from
 
     @property
     def config(self) -> Path:
         return self.folder / "sources.yaml"
 
-    @property
-    def db(self) -> Path:
-        return self.folder / "data" / "monitor.db"
-
     def copy(self, to: Path) -> Site:
         """Another folder with the same configuration and database (for tests that change them)."""
         shutil.copytree(self.folder, to, dirs_exist_ok=True)
-        return Site(to, self.server)
+        backend = self.polled.copy(to)
+        if backend.url:
+            config = to / "sources.yaml"
+            config.write_text(config.read_text("utf-8").replace(self.backend.url, backend.url), "utf-8")
+        return Site(to, self.server, backend, self.polled)
 
 
 def serve_site(server: LocalServer) -> dict[str, str]:
@@ -93,17 +97,17 @@ def monitor(*args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("web-site")
+def site(module_backend, tmp_path_factory):
+    folder = module_backend.folder
     with LocalServer() as server:
-        (folder / "sources.yaml").write_text(config_text(serve_site(server)), encoding="utf-8")
+        (folder / "sources.yaml").write_text(config_text(serve_site(server), module_backend.database), encoding="utf-8")
         # The Herald links to the Ledger's Kherson article (same URL): the row is the Ledger's when it
         # comes first; the item counts per source below assume that order, so the Ledger goes first.
         first = monitor("--config", str(folder / "sources.yaml"), "poll", "--source", "Northern Ledger")
         others = [arg for name, _, _ in OUTLETS[1:] + [("Wire Service", "", "")] for arg in ("--source", name)]
         polled = monitor("--config", str(folder / "sources.yaml"), "poll", *others)
         assert "0 failing" in first and "0 failing" in polled
-        yield Site(folder, server)
+        yield Site(folder, server, module_backend, module_backend.copy(tmp_path_factory.mktemp("polled")))
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +122,9 @@ def own_site(site, tmp_path):
     return site.copy(tmp_path / "site")
 
 
-def matched_story_ids(db: Path) -> set[int]:
-    with sqlite3.connect(db) as conn:
-        return {row[0] for row in conn.execute(
-            "SELECT DISTINCT i.story_id FROM items i JOIN matches m ON m.item_id = i.id")}
+def matched_story_ids(site: Site) -> set[int]:
+    return {row["story_id"] for row in site.backend.rows(
+        "SELECT DISTINCT i.story_id FROM items i JOIN matches m ON m.item_id = i.id")}
 
 
 def on_topic_paths() -> set[str]:
@@ -182,6 +185,23 @@ def test_search_narrows_the_list_in_any_script_case_and_diacritics(web):
     assert nothing.status_code == 200 and story_links(nothing.text) == [] and "0 stories" in nothing.text
 
 
+def test_search_takes_phrases_or_and_exclusions(web):
+    def found(q: str) -> set[str]:
+        response = httpx.get(web.url("/api/stories"), params={"q": q})
+        assert response.status_code == 200, response.text
+        return {story["url"] for story in response.json()["stories"]}
+
+    everything = found("")
+    berdiansk = found("Berdiansk")
+    assert len(berdiansk) == 1 and len(everything) > 2
+    assert found('"deported from Berdiansk"') == berdiansk and found('"Berdiansk from deported"') == set()
+    assert found("-Berdiansk") == everything - berdiansk  # a minus alone: all but those
+    assert found('Berdiansk -"deported from"') == set()
+    melitopol = found("Мелитопол*")
+    assert melitopol and found("Berdiansk OR Мелитопол*") == berdiansk | melitopol
+    assert found("Berdiansk OR Мелитопол* -Russia") == melitopol - found("Russia")  # the exclusion applies to both
+
+
 def test_filters_by_language_source_topic_and_date(web):
     russian = httpx.get(web.url("/api/stories"), params={"lang": "ru"}).json()["stories"]
     assert russian and {s["lang"] for s in russian} == {"ru"}
@@ -236,7 +256,7 @@ def test_api_lists_every_matched_story_once_and_pages_by_cursor(web, site):
     listed = httpx.get(web.url("/api/stories")).json()
     assert set(listed) == {"stories", "next"} and listed["next"] is None
     ids = [s["id"] for s in listed["stories"]]
-    assert set(ids) == matched_story_ids(site.db) and len(ids) == len(set(ids))
+    assert set(ids) == matched_story_ids(site) and len(ids) == len(set(ids))
     for story in listed["stories"]:
         assert set(story) >= {"id", "title", "url", "source", "published", "lang", "topics", "snippet", "also", "label"}
         assert story["label"] is None
@@ -259,7 +279,7 @@ def test_atom_feed_has_one_entry_per_story(web, site):
     assert response.headers["content-type"].startswith("application/atom+xml")
     feed = ET.fromstring(response.content)
     entries = feed.findall(f"{ATOM}entry")
-    assert len(entries) == len(matched_story_ids(site.db))
+    assert len(entries) == len(matched_story_ids(site))
     assert len({e.find(f"{ATOM}id").text for e in entries}) == len(entries)
     for entry in entries:
         assert entry.find(f"{ATOM}link[@rel='alternate']").get("href").startswith("http")
@@ -342,14 +362,13 @@ def test_a_story_shows_its_evidence_and_each_capture_downloads_as_stored(own_sit
     folder.mkdir(parents=True)
     records = b"\x1f\x8b" + bytes(range(256)) * 4  # stands in for the gzip'd response and request records
     (folder / "monitor-20261124.warc.gz").write_bytes(b"x" * 100 + records + b"y" * 50)
-    with sqlite3.connect(own_site.db) as conn:
-        conn.execute("INSERT INTO evidence (item_id, state, captured_at) VALUES (?, 'captured', ?)",
-                     [story["id"], "2026-11-24T12:00:00+00:00"])
-        conn.execute("""INSERT INTO captures (id, item_id, reason, requested_url, url, captured_at, http_status, sha256,
-                            warc_file, warc_record_id, warc_offset, warc_length, record_sha256)
-                        VALUES (7, ?, 'match', ?, ?, '2026-11-24T12:00:00+00:00', 200, ?, 'monitor-20261124.warc.gz',
-                                '<urn:uuid:1>', 100, ?, 'abc')""",
-                     [story["id"], story["url"], story["url"], "ab" * 32, len(records)])
+    own_site.backend.execute("INSERT INTO evidence (item_id, state, captured_at) VALUES (?, 'captured', ?)",
+                             [story["id"], "2026-11-24T12:00:00+00:00"])
+    own_site.backend.execute("""INSERT INTO captures (id, item_id, reason, requested_url, url, captured_at, http_status,
+                                    sha256, warc_file, warc_record_id, warc_offset, warc_length, record_sha256)
+                                VALUES (7, ?, 'match', ?, ?, '2026-11-24T12:00:00+00:00', 200, ?,
+                                        'monitor-20261124.warc.gz', '<urn:uuid:1>', 100, ?, 'abc')""",
+                             [story["id"], story["url"], story["url"], "ab" * 32, len(records)])
     with WebProcess(own_site.config) as web:
         listed = {s["id"]: s for s in httpx.get(web.url("/api/stories")).json()["stories"]}
         assert listed[story["id"]]["evidence"] == "captured"
@@ -469,6 +488,7 @@ def test_sigterm_stops_monitor_web_with_exit_0(site):
         assert httpx.get(web.url("/healthz")).text == "ok"
     assert web.process.returncode == 0, web.output
     assert web.output.startswith("monitor web: serving http://127.0.0.1:") and "Traceback" not in web.output
+    assert f"(database {site.backend.url or site.backend.sqlite_path})" in web.output  # the backend it serves
 
 
 def test_with_a_password_every_page_asks_for_a_login(own_site):
@@ -524,7 +544,8 @@ def test_the_web_is_a_top_room_nothing_below_imports_it():
     from tests.test_architecture import import_graph
 
     graph = import_graph()
-    allowed = {"monitor.commands.web": None, "monitor.service": {"monitor.web.server"}}
+    allowed = {"monitor.commands.web": None, "monitor.service": {"monitor.web.server"},
+               "monitor.postgres.worker": {"monitor.web.server"}}  # `monitor run` on PostgreSQL, as service
     for name, targets in graph.items():
         if name.startswith("monitor.web"):
             continue

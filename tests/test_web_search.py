@@ -1,6 +1,7 @@
 """Full-text search of the web interface: the FTS5 index of migration 8 (backfilled, kept up to date
 by triggers, folding case and diacritics, Cyrillic too), the query a person types, and the story
-listing's filters, labels and cursors, on real SQLite files."""
+listing's filters, labels and cursors, on real SQLite files; the query syntax on PostgreSQL too
+(tests/test_postgres_reused.py runs the listing's test there)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ import pytest
 import sqlite_utils
 
 from monitor.items import Item, Match
+from monitor.postgres import open_database
 from monitor.migrations import MIGRATIONS
 from monitor.store import Store
-from monitor.web.queries import BadQuery, Filters, decode_cursor, fts_query, list_stories
+from monitor.browse import fts_query
+from monitor.search import Term, parse_search
+from monitor.web.queries import BadQuery, Filters, decode_cursor, list_stories
+from tests.support.backends import backend  # noqa: F401  (fixture)
+from tests.support.postgres import postgres_server  # noqa: F401  (fixture)
 
 AT = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc)
 TOPIC = "deported-children"
@@ -51,6 +57,39 @@ def test_fts_query_never_passes_syntax_through():
     assert fts_query('NEAR(a b) AND title:x ^y "unclosed') == '"NEAR a" "b" "title x" "y" "unclosed"'
     assert fts_query("-- ; ' \" ()") is None
     assert fts_query("") is None
+
+
+def test_the_query_typed_is_read_once_for_both_backends():
+    assert parse_search("a b OR c -d") == parse_search('a AND b OR OR c -"d"')
+    query = parse_search('Mariupol OR "summer camp" депорт* -"Crimea trip" -x')
+    assert query.alternatives == ((Term(("Mariupol",)),),
+                                  (Term(("summer", "camp")), Term(("депорт",), prefix=True)))
+    assert query.excluded == (Term(("Crimea", "trip")), Term(("x",)))
+    assert parse_search("-Kherson").alternatives == () and parse_search("- -- ()") is None
+
+
+def test_the_search_syntax_finds_the_same_on_both_backends(backend):  # noqa: F811
+    store = open_database(backend.url or backend.sqlite_path)
+    try:
+        ukrainian = add(store, "A", "Депортація ДІТЕЙ з Херсона", content="Діти повернулися додому.")
+        cafe = add(store, "A", "Café owners in Kherson sheltered children", summary="A naïve report")
+        russian = add(store, "A", "Детей вывезли в лагерь", lang="ru")
+        add(store, "A", "Tram timetable for Kherson", matched=False)  # not a story: never listed
+
+        def found(q: str) -> list[int]:
+            return sorted(list_stories(store, Filters(q=q), {}, limit=50).story_ids)
+
+        assert found("дітей") == found("ХЕРСОНА") == found("повернулися") == [ukrainian]
+        assert found("CAFE naive") == found("café") == [cafe]  # summary too, diacritics folded either way
+        assert found("дет* лагерь") == [russian] and found("херсон*") == [ukrainian]
+        assert found("Kherson OR лагерь") == [cafe, russian] and found("kherson") == [cafe]
+        assert found('"sheltered children"') == [cafe] and found('"children sheltered"') == []
+        assert found("-kherson") == [ukrainian, russian] and found("children -cafe") == []
+        assert found('Kherson OR лагерь -"owners in"') == [russian]
+        assert found('zzz "unbalanced') == [] and found("-- ; ' ()") == [] and found("мʼясо") == []
+        assert list_stories(store, Filters(q="-- ;"), {}, limit=5).total == 0
+    finally:
+        store.close()
 
 
 def test_search_folds_case_and_diacritics_and_reads_cyrillic(store):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from monitor.commands.context import Context, make_fetcher, open_store, table
+from monitor.commands.context import Context, open_store, table
 
 if TYPE_CHECKING:
     from monitor.items import PollReport, Story
@@ -41,7 +41,7 @@ def poll(obj: Context, names: Sequence[str], as_json: bool, progress: bool | Non
     from monitor.logs import StatusLine
     from monitor.offload import Offload
     from monitor.pipeline import build_pipeline
-    from monitor.postgres import without_evidence
+    from monitor.postgres.hosts import shared_fetcher
 
     config = obj.config()
     if names:
@@ -61,9 +61,8 @@ def poll(obj: Context, names: Sequence[str], as_json: bool, progress: bool | Non
 
     async def go(store, status: StatusLine | None):
         with Offload(config.settings.document_timeout.total_seconds()) as offload:
-            async with make_fetcher(config) as fetcher:
+            async with shared_fetcher(config) as fetcher:  # on PostgreSQL: politeness shared with workers
                 pipeline = build_pipeline(config, fetcher=fetcher, store=store, offload=offload)
-                without_evidence(config, pipeline)
                 if status is None:
                     return await pipeline.poll_all(selected)
                 tracker = _Progress(selected, status)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import click
 
-from monitor.commands.context import EXIT_USAGE, Context, database_errors, log_to_file
+from monitor.commands.context import Context, database_errors, log_to_file
 
 
 @click.command()
@@ -16,15 +15,19 @@ def run(obj: Context) -> None:
     """Run the service in the foreground: poll every source on its interval until SIGTERM or Ctrl-C.
 
     Logs go to stderr (the journal, under systemd) and, with settings.log_file, to that file too,
-    rotated at settings.log_max_mb.
+    rotated at settings.log_max_mb. On PostgreSQL (settings.database: postgresql://…) it runs as one
+    `monitor worker` does, with the web interface of settings.web.listen beside it: start more
+    `monitor worker` processes, on any machines, to share the work.
     """
     from monitor.service import run_service
 
     config = obj.config()
     if config.database_url:
-        click.echo(f"error: database {config.database_display}: monitor run works on a SQLite file only; on "
-                   f"PostgreSQL, start `monitor worker` processes (any number) instead", err=True)
-        sys.exit(EXIT_USAGE)
+        # The same service on a shared database: one worker of any number (monitor/postgres/worker.py).
+        from monitor.commands.worker import serve
+
+        serve(obj, config, web=True)
+        return
     log_to_file(obj, config)
     with database_errors(config.database_path):  # the service opens the store: its StoreError is one line, exit 3
         asyncio.run(run_service(config))

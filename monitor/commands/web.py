@@ -36,21 +36,20 @@ def web(obj: Context, host: str | None, port: int | None) -> None:
     Opens at http://127.0.0.1:8080/ by default. To serve other machines set MONITOR_WEB_PASSWORD
     (everyone logs in with it) and pass --host 0.0.0.0; without it that exits 2.
     """
-    from monitor.store import Store
     from monitor.options.web import DEFAULT_HOST, DEFAULT_PORT, split_listen
+    from monitor.postgres import open_database
     from monitor.web.server import WebRefused, address, bind, close_app, make_server
 
     config = obj.config()
-    if config.database_url:
-        click.echo(f"error: database {config.database_display}: the web interface works on a SQLite file only "
-                   f"(not yet on PostgreSQL)", err=True)
-        sys.exit(EXIT_USAGE)
     listen_host, listen_port = split_listen(config.settings.web.listen) if config.settings.web.listen \
         else (DEFAULT_HOST, DEFAULT_PORT)
     host = (host or listen_host).strip("[]")
     port = listen_port if port is None else port
-    with database_errors(config.database_path):
-        store = Store(config.database_path)  # a write command: it migrates (the search index) and stores labels
+    # A SQLite file, or a PostgreSQL database (settings.database: postgresql://…) that others share.
+    where = config.database_display
+    errors_of = where if config.database_url else config.database  # a URL is named without its password
+    with database_errors(errors_of):
+        store = open_database(config.database)  # a write command: it migrates (the search index) and stores labels
     try:
         try:
             server = make_server(config, host, embedded=True, store=store, access_log=obj.verbose > 0)
@@ -62,9 +61,8 @@ def web(obj: Context, host: str | None, port: int | None) -> None:
         except OSError as exc:
             click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
             sys.exit(EXIT_USAGE)
-        click.echo(f"monitor web: serving {address(sock)} (database {config.database_path}); Ctrl-C stops it",
-                   err=True)
-        with database_errors(config.database_path):
+        click.echo(f"monitor web: serving {address(sock)} (database {where}); Ctrl-C stops it", err=True)
+        with database_errors(errors_of):
             asyncio.run(_serve(server, sock))
         close_app(server)
     finally:

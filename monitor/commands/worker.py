@@ -10,6 +10,7 @@ import sys
 import click
 
 from monitor.commands.context import EXIT_USAGE, Context, database_errors, log_to_file
+from monitor.config import Config
 
 
 @click.command()
@@ -26,19 +27,26 @@ def worker(obj: Context, concurrency: int, stalled_after: float) -> None:
     its schedule comes round, each delivery goes out once. Needs settings.database:
     postgresql://… (on a SQLite file, use `monitor run`).
     """
-    from monitor.postgres.worker import Worker, require_procrastinate
-
     config = obj.config()
     if not config.database_url:
         click.echo(f"error: database {config.database_display}: monitor worker needs a PostgreSQL database "
                    f"(settings.database: postgresql://…); on a SQLite file, run `monitor run`", err=True)
         sys.exit(EXIT_USAGE)
+    serve(obj, config, concurrency=concurrency, stalled_after=stalled_after)
+
+
+def serve(obj: Context, config: Config, *, concurrency: int = 4, stalled_after: float = 30.0,
+          web: bool = False) -> None:
+    """Run one worker on config's PostgreSQL database until SIGTERM/Ctrl-C (`monitor run` too,
+    with `web`: settings.web.listen served beside it)."""
+    from monitor.postgres.worker import Worker, require_procrastinate
+
     log_to_file(obj, config)  # as `monitor run`: settings.log_file beside stderr, rotated
     if obj.verbose < 2:  # Procrastinate says every job's start and end at INFO: for -vv
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
     with database_errors(config.database_display):
         require_procrastinate()
         try:
-            asyncio.run(Worker(config, concurrency=concurrency, stalled_after=stalled_after).run())
+            asyncio.run(Worker(config, concurrency=concurrency, stalled_after=stalled_after, web=web).run())
         except KeyboardInterrupt:
             pass

@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from monitor.clock import Clock, utc_iso, utc_now
+from monitor.dbfile import StoreError
 from monitor.evidence import recheck as judge
 from monitor.options.evidence import EvidenceSettings
 from monitor.captures import Target
@@ -40,6 +41,10 @@ from monitor.sources import SourceConfig
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
+
+# What a store raises when the database refuses a write: SQLite's errors, and PostgresStore's
+# (StoreErrors) on PostgreSQL.
+DATABASE_ERRORS = (sqlite3.Error, StoreError)
 
 BATCH = 16                   # pages held in memory at once (each up to max_body_mb)
 APPEND_BYTES = 16 << 20      # compressed records appended (and fsynced) at a time
@@ -126,7 +131,7 @@ class Evidence:
         try:
             claimed = self.store.claim_captures(item_ids, self.now(), force=force)
             targets = self.store.targets(claimed)
-        except sqlite3.Error as exc:
+        except DATABASE_ERRORS as exc:
             log.error("evidence: cannot claim %d capture(s) in the database (%s); they are retried later",
                       len(item_ids), exc)
             report.problems.append(f"cannot claim captures: {exc}")
@@ -182,7 +187,7 @@ class Evidence:
                 self.store.record_capture(self._row(target, exchange, records, file, offset, "match"), self.now(),
                                           self.settings.recheck, first=True)
                 report.captured += 1
-            except sqlite3.Error as exc:
+            except DATABASE_ERRORS as exc:
                 log.error("evidence: item %d was captured into %s but the database refused the record (%s); "
                           "it is captured again later", target.item_id, file, exc)
                 report.problems.append(f"item {target.item_id}: not recorded: {exc}")
@@ -199,7 +204,7 @@ class Evidence:
                     f"retried after {utc_iso(retry_at)}" if retry_at else "not retried")
         try:
             self.store.record_capture_failed(target.item_id, target.url, now, reason, retry_at)
-        except sqlite3.Error as exc:  # the claim's lease runs out and the item is tried again
+        except DATABASE_ERRORS as exc:  # the claim's lease runs out and the item is tried again
             log.error("evidence: cannot record that capture of item %d failed either: %s", target.item_id, exc)
 
     async def _fetch(self, source_name: str, url: str) -> Exchange | FetchError:
@@ -286,7 +291,7 @@ class Evidence:
                                           sha256=sha, detail=detail, latest=latest[target.item_id],
                                           recheck=self.settings.recheck, new_capture=new_row,
                                           retry_at=now + min(self.settings.retry * 12, MAX_RETRY))
-            except sqlite3.Error as exc:
+            except DATABASE_ERRORS as exc:
                 report.problems.append(f"item {target.item_id}: recheck not recorded: {exc}")
                 continue
             report.checked[outcome] = report.checked.get(outcome, 0) + 1
@@ -338,7 +343,7 @@ class Evidence:
             try:
                 self.store.record_seal(name, sha, size, now, tsa_url=self.settings.timestamp_url,
                                        token_file=token_file, error=error)
-            except sqlite3.Error as exc:
+            except DATABASE_ERRORS as exc:
                 report.problems.append(f"{name}: seal not recorded: {exc}")
         return report
 

@@ -11,21 +11,23 @@ SQLite file, opened by Store exactly as before. psycopg (`pip install 'monitor[p
 imported only for a URL, so SQLite users need nothing more.
 
 The commands open it through monitor.commands.context.open_store (`monitor poll`, `monitor
-digest`, …); `monitor worker` (monitor/postgres/worker.py) runs polls, digests and deliveries as
-Procrastinate tasks on it. `monitor run` and `monitor web` still need a SQLite file.
+digest`, `monitor export`, `monitor evidence`, …) and `monitor web` through open_database;
+`monitor worker` (monitor/postgres/worker.py) runs polls, digests and deliveries as Procrastinate
+tasks on it. Evidence captured on PostgreSQL (by `monitor poll`, `monitor worker`, `monitor evidence
+recheck`) has its rows in the database and its WARC files in settings.evidence.dir on the machine
+that captured (workers on several machines: make it one shared folder, see worker.py).
+`monitor run` on it runs as one worker (with settings.web.listen); every process's requests keep to
+per_host_concurrency together (monitor/postgres/hosts.py).
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from monitor.dbfile import StoreError
 from monitor.dburl import is_postgres_url, redact_url
 
-__all__ = ["is_postgres_url", "open_database", "redact_url", "without_evidence"]
-
-log = logging.getLogger(__name__)
+__all__ = ["is_postgres_url", "open_database", "redact_url"]
 
 
 def open_database(url_or_path: str | Path, *, read_only: bool = False):
@@ -42,10 +44,3 @@ def open_database(url_or_path: str | Path, *, read_only: bool = False):
 
     return Store(url_or_path, read_only=read_only)
 
-
-def without_evidence(config, pipeline) -> None:
-    """Evidence capture (monitor/evidence/) has no PostgreSQL queries yet: on PostgreSQL a poll
-    stores and matches, and captures nothing (a warning says so once)."""
-    if getattr(config, "database_url", None) and pipeline.capture is not None:
-        log.warning("evidence capture is not available on PostgreSQL yet: settings.evidence is ignored")
-        pipeline.capture = None

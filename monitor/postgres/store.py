@@ -1,13 +1,14 @@
-"""PostgreSQL persistence: the same public methods as monitor.store.Store (SQLite) for the core of
-the pipeline and of delivery, on a database several machines share.
+"""PostgreSQL persistence: every public method of monitor.store.Store (SQLite), on a database
+several machines share (tests/test_postgres_commands.py checks that none is missing).
 
-What it has of Store: schema_version, migrate() (monitor/postgres/migrations.py, the same numbered
-migrations), transaction(), sources state (source_state, record_success, record_failure,
-source_health), items (known_keys, unmatched_from_elsewhere, adopt, add_matches, add_items with
-matches and stories, edited_items, forget_old_text, items, count_items, stories), the story
-index's queries (grouped_copy, band_candidates, story_facts, grouped_count), the digest schedule,
-the outbox and its claims (monitor/outbox.py), labels (monitor/labels.py), evidence_states, and
-full-text search (search_items). Not yet: the rest of the evidence queries (monitor/captures.py).
+Here: schema_version, migrate() (monitor/postgres/migrations.py, the same numbered migrations),
+transaction(), sources state (source_state, record_success, record_failure, source_health), items
+(known_keys, unmatched_from_elsewhere, adopt, add_matches, add_items with matches and stories,
+edited_items, forget_old_text, items, count_items, stories), the story index's queries
+(grouped_copy, band_candidates, story_facts, grouped_count), the digest schedule, the outbox and its
+claims (monitor/outbox.py), labels (monitor/labels.py) and full-text search (search_items). In
+mixins: the evidence queries of monitor/captures.py (monitor/postgres/evidence.py) and the web's
+reads of monitor/browse.py (monitor/postgres/browse.py).
 
 Transactions keep SQLite's meaning. `with store.transaction():` is one commit; a nested one joins
 the outer. SQLite's BEGIN IMMEDIATE lets one writer at a time, and some writes rely on it (ids
@@ -30,14 +31,16 @@ import psycopg
 from psycopg.rows import dict_row
 
 from monitor import __version__
-from monitor.captures import EvidenceState
 from monitor.clock import from_iso, utc_iso, utc_now
 from monitor.dedup import NUM_PERM, band_rows, seen_second
 from monitor.dbfile import StoreError
 from monitor.items import Item, Match, SourceHealth, SourceState, Story
 from monitor.labels import Label, LabelledItem, UnknownItem, check_label
 from monitor.outbox import Batch
+from monitor.postgres.browse import PostgresBrowseQueries
+from monitor.postgres.evidence import PostgresEvidenceQueries
 from monitor.postgres.migrations import MIGRATION_LOCK, MIGRATIONS
+from monitor.search import SearchQuery, term_of
 from monitor.dburl import redact_url
 from monitor.secrets import redact
 from monitor.store import StoredItem
@@ -81,7 +84,7 @@ class _Translated:
         return False
 
 
-class PostgresStore:
+class PostgresStore(PostgresEvidenceQueries, PostgresBrowseQueries):
     """The PostgreSQL database at `url` (postgresql://user:password@host:port/db), migrated to the
     latest schema. read_only=True never migrates nor writes (the session is read-only), and says
     in `upgrade_note` when the schema is older than this monitor's."""
@@ -445,16 +448,6 @@ class PostgresStore:
                   for o in copies.get(row["story_id"] or row["id"], []) if o["id"] != row["id"]],
         ) for row in rows]
 
-    def evidence_states(self, item_ids: Iterable[int]) -> dict[int, EvidenceState]:
-        ids = [int(i) for i in item_ids]
-        if not ids:
-            return {}
-        return {row["item_id"]: EvidenceState(
-            row["item_id"], row["state"], row["attempts"], row["last_error"], from_iso(row["next_attempt_at"]),
-            row["checks_done"], from_iso(row["next_check_at"]), from_iso(row["last_checked"]), row["check_error"],
-            from_iso(row["gone_at"]))
-            for row in self._rows("SELECT * FROM evidence WHERE item_id = ANY(%s)", [ids])}
-
     # --- digest schedule ------------------------------------------------------------------------
 
     def last_digest_time(self, digest: str) -> datetime | None:
@@ -486,15 +479,16 @@ class PostgresStore:
 
     def search_items(self, words: Iterable[str], *, limit: int = 50) -> list[int]:
         """Ids of the items whose title, summary or text hold every one of `words` (a word ending
-        in * is a prefix), best match first (title hits weigh most): the web search's core."""
-        query = _tsquery(words)
-        if not query:
+        in * is a prefix), best match first (title hits weigh most), folded as the index folds."""
+        terms = tuple(term for term in map(term_of, words) if term is not None)
+        queries = self.search_tsquery(SearchQuery((terms,))) if terms else None
+        if queries is None or queries[0] is None:
             return []
         return [row[0] for row in self._execute(
             """SELECT id FROM items, to_tsquery('pg_catalog.simple', %(q)s) q
                WHERE monitor_search(title, summary, content) @@ q
                ORDER BY ts_rank(monitor_search(title, summary, content), q) DESC, id DESC LIMIT %(limit)s""",
-            {"q": query, "limit": limit})]
+            {"q": queries[0], "limit": limit})]
 
     # --- the outbox (monitor/outbox.py) ---------------------------------------------------------------
 
@@ -687,20 +681,6 @@ class PostgresStore:
 def _label(row) -> Label:
     item_id, label, note, labelled_at, labelled_by = row[:5]
     return Label(item_id, label, note or "", from_iso(labelled_at), labelled_by)
-
-
-def _tsquery(words: Iterable[str]) -> str:
-    """A to_tsquery text of these words, all required; each quoted (so no word is an operator),
-    folded as the index folds, a trailing * kept as a prefix match."""
-    terms = []
-    for word in words:
-        prefix = word.endswith("*")
-        word = word.rstrip("*").strip()
-        if not word:
-            continue
-        quoted = "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
-        terms.append(quoted + (":*" if prefix else ""))
-    return " & ".join(terms)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -18,12 +18,24 @@ What each worker runs, as Procrastinate tasks on the `monitor` queue:
 - at a worker's start, a poll of each overdue source (catch_up), as `monitor run` polls them at
   its start;
 - retention (`monitor.retention`, every 6 h);
+- evidence (`monitor.evidence`, every 5 minutes, with settings.evidence on): captures due again,
+  rechecks, seals and timestamps (Evidence.maintain, as `monitor run` on SQLite does every 5
+  minutes); its lock lets one worker at a time run it.
 - `monitor.recover_stalled` (every few seconds): the jobs of a worker that stopped sending its
   heartbeat (killed, its machine gone) go back to the queue, so their locks are freed. A poll
   killed midway stored nothing (its write is one transaction) and is simply run again.
 
-Not yet: per-host politeness across workers (each worker paces its own requests), article fetches
-as tasks of their own (a poll fetches its articles), evidence capture (no PostgreSQL queries yet).
+Per-host politeness holds across workers: every request holds one of its host's
+per_host_concurrency slots, advisory locks on the database (monitor/postgres/hosts.py).
+
+Evidence: a poll captures its matched items as `monitor poll` does (each capture claimed in the
+database first, so no two workers capture one item). The WARC files are written to
+settings.evidence.dir of the machine whose worker captured: with workers on several machines that
+folder should be one shared folder (the same path on each, e.g. a network mount), for `monitor
+evidence verify`, `monitor export wacz` and the web's downloads to find every file (and the
+evidence task to seal them); on one machine there is nothing to do.
+
+Not yet: article fetches as tasks of their own (a poll fetches its articles).
 """
 
 from __future__ import annotations
@@ -37,7 +49,7 @@ from datetime import timedelta
 from monitor.clock import utc_now
 from monitor.config import Config, DigestConfig, cron_trigger
 from monitor.dbfile import StoreError
-from monitor.postgres import without_evidence
+from monitor.postgres import open_database
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +58,13 @@ POLL_TASK = "monitor.poll_source"
 DIGEST_TASK = "monitor.digest_tick"
 FLUSH_TASK = "monitor.outbox_flush"
 RETENTION_TASK = "monitor.retention"
+EVIDENCE_TASK = "monitor.evidence"
 RECOVER_TASK = "monitor.recover_stalled"
 SCHEMA_LOCK = 0x6D6F6E69746F7203     # pg_advisory_lock key: one worker applies Procrastinate's schema
 DEFAULT_STALLED_AFTER = 30.0         # seconds without a heartbeat before a worker's jobs are run again
 OUTBOX_CRON = "* * * * * */30"       # every 30 s (Procrastinate's 6th cron column is seconds)
 RETENTION_CRON = "17 */6 * * *"
+EVIDENCE_CRON = "*/5 * * * * 41"   # every 5 minutes (as monitor run's evidence job)
 
 _SECOND_STEPS = [d for d in range(1, 61) if 60 % d == 0]      # steps a cron line repeats evenly
 _HOUR_STEPS = [d for d in range(1, 25) if 24 % d == 0]
@@ -95,13 +109,15 @@ class Worker:
     """One `monitor worker` process: its store, fetcher, pipeline and dispatcher, and the
     Procrastinate App whose tasks use them. `run()` until SIGTERM/SIGINT."""
 
-    def __init__(self, config: Config, *, concurrency: int = 4, stalled_after: float = DEFAULT_STALLED_AFTER):
+    def __init__(self, config: Config, *, concurrency: int = 4, stalled_after: float = DEFAULT_STALLED_AFTER,
+                 web: bool = False):
         if not config.database_url:
             raise ValueError("monitor worker needs settings.database: postgresql://…")
         self.config = config
         self.concurrency = max(1, concurrency)
         self.stalled_after = max(3.0, stalled_after)
         self.heartbeat = self.stalled_after / 3
+        self.web = web  # `monitor run` on PostgreSQL: serve settings.web.listen too, as run does
         self.store = None
         self.pipeline = None
         self.dispatcher = None
@@ -166,6 +182,11 @@ class Worker:
                 log.info("retention: the text of %d off-topic items first seen before %s was dropped",
                          trimmed, cutoff.date().isoformat())
 
+        @app.task(name=EVIDENCE_TASK, queue=QUEUE)
+        async def evidence(timestamp: int) -> None:
+            if self.pipeline is not None and self.pipeline.capture is not None:
+                await self.pipeline.capture.maintain()  # never raises: each step's failure is logged
+
         @app.task(name=RECOVER_TASK, queue=QUEUE)
         async def recover_stalled(timestamp: int) -> None:
             await self._recover_stalled()
@@ -181,6 +202,8 @@ class Worker:
             periodic(digest_tick, "* * * * *", name, f"digest:{name}", digest=name)
         periodic(outbox_flush, OUTBOX_CRON, "", "outbox")
         periodic(retention, RETENTION_CRON, "", "retention")
+        if self.config.settings.evidence.enabled:
+            periodic(evidence, EVIDENCE_CRON, "", "evidence")
         periodic(recover_stalled, stalled_recovery_cron(self.stalled_after), "", "recover")
         return app
 
@@ -257,10 +280,32 @@ class Worker:
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", [SCHEMA_LOCK])
 
+    def _open_web(self):
+        """settings.web.listen, for `monitor run`: checked and bound before anything else runs; an
+        address it may not use (not loopback without MONITOR_WEB_PASSWORD, or taken) ends it: exit 2."""
+        if not self.web or not self.config.settings.web.listen:
+            return None
+        from monitor.web.server import EmbeddedWeb, WebRefused
+
+        try:
+            return EmbeddedWeb(self.config, self.config.settings.web.listen, open_store=open_database)
+        except WebRefused as exc:
+            log.error("%s", exc)
+            raise SystemExit(2) from None
+
     async def run(self) -> None:
+        web = self._open_web()
+        try:
+            await self._run(web)
+        finally:
+            if web is not None:
+                await web.stop()
+
+    async def _run(self, web) -> None:
         from monitor.delivery import Dispatcher
         from monitor.offload import Offload
         from monitor.pipeline import build_pipeline
+        from monitor.postgres.hosts import shared_fetcher
         from monitor.postgres.store import PostgresStore
 
         self.store = PostgresStore(self.config.database_url)  # migrates monitor's tables (advisory lock)
@@ -268,13 +313,14 @@ class Worker:
             await self.apply_schema()
             async with AsyncExitStack() as stack:
                 offload = stack.enter_context(Offload(self.config.settings.document_timeout.total_seconds()))
-                fetcher = await stack.enter_async_context(self.config.fetcher())
+                fetcher = await stack.enter_async_context(shared_fetcher(self.config))  # politeness across workers
                 self.pipeline = build_pipeline(self.config, fetcher=fetcher, store=self.store, offload=offload)
-                without_evidence(self.config, self.pipeline)
                 self.dispatcher = Dispatcher(self.config, self.store)
                 stack.push_async_callback(self.dispatcher.aclose)
                 await stack.enter_async_context(self.app.open_async())
                 await self.catch_up()
+                if web is not None:
+                    web.start()
                 log.info("monitor worker running: %d sources, %d digests, database %s, concurrency %d",
                          sum(1 for key in self.app.periodic_registry.periodic_tasks if key[0] == POLL_TASK),
                          len(self.config.digests), self.config.database_display, self.concurrency)

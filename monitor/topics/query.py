@@ -413,7 +413,6 @@ class Doc:
     index: dict[str, list[int]] = field(init=False)
     vocab: list[str] = field(init=False)
     _heads: set[str] | None = field(init=False, default=None, repr=False)
-    _heads3: set[str] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         index: dict[str, list[int]] = {}
@@ -433,13 +432,6 @@ class Doc:
                 index[tail] = sorted(got + index[word]) if got else index[word]
         self.index = index
         self.vocab = sorted(index)
-
-    @property
-    def heads3(self) -> set[str]:
-        """Every word's first three letters (the whole word when shorter)."""
-        if self._heads3 is None:
-            self._heads3 = {w[:3] for w in self.vocab}
-        return self._heads3
 
     @property
     def heads(self) -> set[str]:
@@ -508,11 +500,10 @@ WORD_CACHE_LIMIT = 200_000  # text words whose query words are remembered (a few
 
 
 class LeafIndex:
-    """The words of a compiled query arranged so that a text's vocabulary is read once: the
-    text's words are intersected with the query's forms, and its words' first three letters with
-    those of the query's prefixes and stems, rather than each of the query's words searched for
-    in the text. The cost then follows the text's size, not the query's: a topic may list many
-    languages' words."""
+    """The words of a compiled query arranged so that a text's vocabulary is read once: each text
+    word is looked up (its forms, its own prefixes, its stem) rather than each of the query's words
+    searched for in the text, and what it matched is remembered for the next text. The cost then
+    follows the text's new words, not the query's size: a topic may list many languages' words."""
 
     def __init__(self, root: Node):
         terms: dict[Term, None] = {}

@@ -73,16 +73,15 @@ class Web:
     """The configuration (read again when sources.yaml changes), the database, the keys."""
 
     def __init__(self, config: Config, *, password: str | None, store: Store | None = None,
-                 now: Clock = utc_now, page_size: int | None = None):
+                 open_store: Callable[[str], Store] = Store, now: Clock = utc_now, page_size: int | None = None):
         self._config = config
         self._config_mtime = _mtime(config.path)
         self.config_error: str | None = None
-        self.store = store if store is not None else Store(config.database_path)
+        # Without a store, one of its own, opened as the caller says (PostgreSQL: the worker
+        # passes its opener; the web does not know the backends).
+        self.store = store if store is not None else open_store(config.database)
         self._owns_store = store is None
-        # This connection reads far more than it writes: the story list visits every matched item, so
-        # its pages stay in a larger cache and are read through a memory map (the file, not a copy).
-        self.store.db.execute(f"PRAGMA cache_size = -{READ_CACHE_MB * 1024}")
-        self.store.db.execute(f"PRAGMA mmap_size = {READ_MMAP_MB * 1024 * 1024}")
+        self.store.tune_for_reads(READ_CACHE_MB, READ_MMAP_MB)  # this connection reads far more than it writes
         self.keys = Keys(password)
         self.now = now
         self.page_size = page_size or config.settings.web.page_size
@@ -415,10 +414,7 @@ async def label_story(request: Request) -> Response:
 
 
 def _capture(web: Web, capture_id: int):
-    row = web.store.db.execute("SELECT item_id FROM captures WHERE id = ?", [capture_id]).fetchone()
-    if row is None:
-        return None
-    return next((c for c in web.store.captures([row[0]]).get(row[0], []) if c.id == capture_id), None)
+    return web.store.capture(capture_id)
 
 
 async def capture_download(request: Request) -> Response:
@@ -745,11 +741,13 @@ def _cookie(headers: Headers, name: str) -> str | None:
 
 # --- the application ---------------------------------------------------------------------------
 
-def create_app(config: Config, *, password: str | None, store: Store | None = None, now: Clock = utc_now,
+def create_app(config: Config, *, password: str | None, store: Store | None = None,
+               open_store: Callable[[str], Store] = Store, now: Clock = utc_now,
                page_size: int | None = None) -> Starlette:
-    """The ASGI application for `config`'s database. `password`: None serves loopback hosts without
-    a login (the caller checked the address); else every page asks for it once per session."""
-    web = Web(config, password=password, store=store, now=now, page_size=page_size)
+    """The ASGI application for `config`'s database (`store`, or one `open_store` opens).
+    `password`: None serves loopback hosts without a login (the caller checked the address); else
+    every page asks for it once per session."""
+    web = Web(config, password=password, store=store, open_store=open_store, now=now, page_size=page_size)
     routes = [
         Route("/", stories_page),
         Route("/stories/{id:int}", story_page),

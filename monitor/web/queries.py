@@ -1,5 +1,6 @@
-"""What the web interface reads from the store: matched stories with filters, full-text search
-(the items_fts index of migration 8), pages and cursors; one story with its copies; counts.
+"""What the web interface reads from the store: matched stories with filters, full-text search,
+pages and cursors; one story with its copies; counts. The SQL is the store's (monitor/browse.py
+for SQLite, monitor/postgres/browse.py for PostgreSQL); the query syntax is monitor/search.py's.
 
 A story is the items sharing a story_id; it is listed when one of its items matched a topic, and
 its lead is its earliest-published matched copy (as digests choose it). Stories are listed newest
@@ -11,19 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from monitor.clock import from_iso
+from monitor.search import StorySelection, parse_search
 from monitor.store import Store
-
-# How a story sorts: its lead's date (published, else first seen), then its id; unique, so the
-# pair is also the cursor.
-_DAY = "coalesce(i.published, i.first_seen)"
-_WORD = re.compile(r'"([^"]*)"?|(\S+)')
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 LABEL_FILTERS = {
     "": "all but not relevant",
@@ -78,31 +73,6 @@ class Filters:
         return {k: v for k, v in values.items() if v}
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression for what a person typed, never a syntax error: each word must occur
-    (any case, any diacritics), "a phrase" in that order, `word*` as a prefix, `OR` between two
-    words either (`AND` is what a space says). Anything else is read as words, never as FTS5
-    syntax. None when there is no word in it."""
-    parts: list[str] = []
-    for match in _WORD.finditer(text):
-        phrase, word = match.groups()
-        if word == "OR":
-            if parts and parts[-1] != "OR":
-                parts.append("OR")
-            continue
-        if word == "AND":  # what a space says already
-            continue
-        raw = phrase if phrase is not None else word
-        tokens = _TOKEN.findall(raw)
-        if not tokens:
-            continue
-        prefix = phrase is None and raw.endswith("*") and len(tokens) == 1
-        parts.append('"' + " ".join(tokens) + '"' + ("*" if prefix else ""))
-    while parts and parts[-1] == "OR":
-        parts.pop()
-    return " ".join(parts) or None
-
-
 def encode_cursor(day: str, story_id: int) -> str:
     return base64.urlsafe_b64encode(f"{day}|{story_id}".encode()).decode().rstrip("=")
 
@@ -127,40 +97,21 @@ class Listing:
     next_cursor: str | None = None  # cursor listings: where the next page starts
 
 
-def _where(filters: Filters, labelled: dict[str, list[int]]) -> tuple[list[str], dict]:
-    where, params = [], {}
-    if filters.topic:
-        where.append("m.topic = :topic")
-        params["topic"] = filters.topic
-    if filters.lang:
-        where.append("i.lang = :lang")
-        params["lang"] = filters.lang
-    if filters.source:
-        where.append("i.source = :source")
-        params["source"] = filters.source
-    if filters.since:
-        where.append("coalesce(i.published, i.first_seen) >= :since")
-        params["since"] = filters.since.isoformat()
-    if filters.until:
-        where.append("coalesce(i.published, i.first_seen) < :until")
-        params["until"] = (filters.until + timedelta(days=1)).isoformat()
-    if filters.q:
-        expression = fts_query(filters.q)
-        if expression is None:
-            where.append("0")
-        else:
-            where.append("i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH :fts)")
-            params["fts"] = expression
+def selection(filters: Filters, labelled: dict[str, list[int]]) -> StorySelection | None:
+    """What the store is asked for; None when nothing can match (a search without a word in it)."""
+    search = parse_search(filters.q) if filters.q else None
+    if filters.q and search is None:
+        return None
     label = filters.label
+    hidden: list[int] = []
     if label in ("", "unlabelled"):
         hidden = labelled.get("not_relevant", []) + (labelled.get("relevant", []) if label == "unlabelled" else [])
-        if hidden:
-            where.append("i.story_id NOT IN (SELECT value FROM json_each(:hidden))")
-            params["hidden"] = json.dumps(hidden)
-    elif label in ("relevant", "not_relevant"):
-        where.append("i.story_id IN (SELECT value FROM json_each(:shown))")
-        params["shown"] = json.dumps(labelled.get(label, []))
-    return where, params
+    return StorySelection(
+        topic=filters.topic, lang=filters.lang, source=filters.source,
+        since=filters.since.isoformat() if filters.since else None,
+        before=(filters.until + timedelta(days=1)).isoformat() if filters.until else None,
+        search=search, hidden=tuple(hidden),
+        only=tuple(labelled.get(label, [])) if label in ("relevant", "not_relevant") else None)
 
 
 def list_stories(store: Store, filters: Filters, labelled: dict[str, list[int]], *, limit: int,
@@ -168,30 +119,15 @@ def list_stories(store: Store, filters: Filters, labelled: dict[str, list[int]],
     """The stories matching `filters`, newest first: `limit` of them from `offset`, or after
     `cursor` (then `next_cursor` says where the next page starts). `labelled` maps a label to the
     story ids that carry it (monitor/web/triage.py)."""
-    where, params = _where(filters, labelled)
-    having = ""
-    if cursor is not None:
-        having = "HAVING day < :day OR (day = :day AND story < :story)"
-        params["day"], params["story"] = decode_cursor(cursor)
-    # The matches drive the scan (CROSS JOIN keeps them outer: far fewer rows than items); with
-    # min() the only aggregate, SQLite takes i.id from the row where the minimum is reached: the lead.
-    grouped = f"""SELECT i.story_id AS story, i.id AS lead, min({_DAY}) AS day
-                  FROM matches m CROSS JOIN items i ON i.id = m.item_id
-                  {'WHERE ' + ' AND '.join(where) if where else ''}
-                  GROUP BY i.story_id {having}"""
-    total_column = ", count(*) OVER () AS total" if count else ""
-    params.update(limit=limit + 1, offset=offset)
-    rows = store.db.execute(f"""SELECT story, lead, day{total_column} FROM ({grouped})
-                                ORDER BY day DESC, story DESC LIMIT :limit OFFSET :offset""", params).fetchall()
+    chosen = selection(filters, labelled)
+    if chosen is None:
+        return Listing(story_ids=[], lead_ids={}, total=0 if count else None)
+    after = decode_cursor(cursor) if cursor is not None else None
+    rows, total = store.story_listing(chosen, limit=limit + 1, offset=offset, after=after, count=count)
     more = len(rows) > limit
     rows = rows[:limit]
-    total = (rows[0][3] if rows else (_count(store, grouped, params) if offset else 0)) if count else None
-    return Listing(story_ids=[row[0] for row in rows], lead_ids={row[0]: row[1] for row in rows},
-                   total=total, next_cursor=encode_cursor(rows[-1][2], rows[-1][0]) if more and rows else None)
-
-
-def _count(store: Store, grouped: str, params: dict) -> int:
-    return store.db.execute(f"SELECT count(*) FROM ({grouped})", params).fetchone()[0]
+    return Listing(story_ids=[row.story for row in rows], lead_ids={row.story: row.lead for row in rows},
+                   total=total, next_cursor=encode_cursor(rows[-1].day, rows[-1].story) if more and rows else None)
 
 
 @dataclass(frozen=True)
@@ -220,24 +156,17 @@ class StoryDetail:
 
 def story_of(store: Store, item_id: int) -> int | None:
     """The story an item belongs to (None: no such item)."""
-    row = store.db.execute("SELECT coalesce(story_id, id) FROM items WHERE id = ?", [item_id]).fetchone()
-    return row[0] if row else None
+    return store.story_of(item_id)
 
 
 def story_detail(store: Store, story_id: int) -> StoryDetail | None:
-    rows = list(store.db.query(
-        """SELECT id, url, source, title, published, first_seen, lang, summary, content FROM items
-           WHERE story_id = :story OR id = :story ORDER BY coalesce(published, first_seen), id""",
-        {"story": story_id}))
+    rows = store.story_copies(story_id)
     if not rows:
         return None
-    ids = ",".join(str(row["id"]) for row in rows)
-    found: dict[int, list[dict]] = {}
-    for match in store.db.query(f"SELECT item_id, topic, terms, snippet, matched_at FROM matches "
-                                f"WHERE item_id IN ({ids}) ORDER BY topic"):
-        found.setdefault(match["item_id"], []).append(
-            {"topic": match["topic"], "terms": json.loads(match["terms"] or "[]"), "snippet": match["snippet"],
-             "matched_at": from_iso(match["matched_at"])})
+    found = store.item_matches(row["id"] for row in rows)
+    for matches in found.values():
+        for match in matches:
+            match["matched_at"] = from_iso(match["matched_at"])
     copies = [Copy(row["id"], row["url"], row["source"], row["title"] or row["url"], from_iso(row["published"]),
                    from_iso(row["first_seen"]), row["lang"] or "", found.get(row["id"], [])) for row in rows]
     lead = next((c for c in copies if c.matches), copies[0])
@@ -246,30 +175,20 @@ def story_detail(store: Store, story_id: int) -> StoryDetail | None:
 
 
 def matched_per_source(store: Store) -> dict[str, int]:
-    return {row[0]: row[1] for row in store.db.execute(
-        "SELECT i.source, count(DISTINCT m.item_id) FROM matches m JOIN items i ON i.id = m.item_id GROUP BY i.source")}
+    return store.matched_per_source()
 
 
 def items_per_source(store: Store) -> dict[str, int]:
-    return {row[0]: row[1] for row in store.db.execute("SELECT source, count(*) FROM items GROUP BY source")}
+    return store.items_per_source()
 
 
 def facets(store: Store) -> dict[str, list[str]]:
     """The values the filters offer: topics matched, languages and sources of matched items."""
-    topics = [row[0] for row in store.db.execute("SELECT DISTINCT topic FROM matches ORDER BY topic")]
-    rows = store.db.execute("""SELECT DISTINCT i.lang, i.source FROM matches m JOIN items i ON i.id = m.item_id""")
-    langs, sources = set(), set()
-    for lang, source in rows:
-        if lang:
-            langs.add(lang)
-        sources.add(source)
-    return {"topics": topics, "langs": sorted(langs), "sources": sorted(sources)}
+    topics, pairs = store.facet_values()
+    return {"topics": topics, "langs": sorted({lang for lang, _ in pairs if lang}),
+            "sources": sorted({source for _, source in pairs})}
 
 
 def recent_batches(store: Store, limit: int = 50) -> list[dict]:
     """The latest deliveries (batches), newest first, with how many stories each holds."""
-    return [dict(row) for row in store.db.query(
-        """SELECT b.id, b.digest, b.channel, b.kind, b.scheduled_for, b.created_at, b.status, b.attempts,
-                  b.last_error, b.parts_sent, b.delivered_at, b.next_attempt_at,
-                  (SELECT count(*) FROM deliveries d WHERE d.batch_id = b.id) AS stories
-           FROM batches b ORDER BY b.created_at DESC, b.id DESC LIMIT :limit""", {"limit": limit})]
+    return store.recent_batches(limit)

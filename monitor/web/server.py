@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Callable
 
 import uvicorn
 
@@ -64,10 +65,10 @@ def checked_password(host: str) -> str | None:
 
 
 def make_server(config: Config, host: str, *, embedded: bool, store: Store | None = None,
-                access_log: bool = False) -> uvicorn.Server:
+                open_store: Callable[[str], Store] = Store, access_log: bool = False) -> uvicorn.Server:
     from monitor.web.app import create_app
 
-    app = create_app(config, password=checked_password(host), store=store)
+    app = create_app(config, password=checked_password(host), store=store, open_store=open_store)
     # X-Forwarded-Proto/For are believed from a proxy on this machine only (uvicorn's default
     # forwarded_allow_ips): behind a local TLS proxy the session cookie is marked Secure.
     settings = uvicorn.Config(app, lifespan="off", log_config=None, access_log=access_log, server_header=False,
@@ -86,11 +87,11 @@ class EmbeddedWeb:
     when the service starts, before it does anything else; `start()` serves it in the running event
     loop; `stop()` closes it (connections in progress get a few seconds)."""
 
-    def __init__(self, config: Config, listen: str):
+    def __init__(self, config: Config, listen: str, open_store: Callable[[str], Store] = Store):
         from monitor.options.web import split_listen
 
         host, port = split_listen(listen)
-        self.server = make_server(config, host, embedded=True)
+        self.server = make_server(config, host, embedded=True, open_store=open_store)
         try:
             self.sock = bind(host, port)
         except OSError as exc:

@@ -35,12 +35,8 @@ class Triage:
         if not labels:
             return {}
         stories: dict[int, list] = {}
-        ids = list(labels)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for item_id, story_id in self.store.db.execute(
-                    f"SELECT id, coalesce(story_id, id) FROM items WHERE id IN ({','.join('?' * len(chunk))})", chunk):
-                stories.setdefault(story_id, []).append(labels[item_id])
+        for item_id, story_id in self.store.stories_of(labels).items():
+            stories.setdefault(story_id, []).append(labels[item_id])
         return stories
 
     @staticmethod
@@ -64,15 +60,12 @@ class Triage:
                 if story_id in wanted}
 
     def _items(self, story_id: int) -> list[int]:
-        return [row[0] for row in self.store.db.execute(
-            "SELECT id FROM items WHERE story_id = ? OR id = ? ORDER BY id", [story_id, story_id])]
+        return self.store.story_members(story_id)
 
     def _lead(self, story_id: int) -> int:
         """The story's earliest-published matched copy (its first item when none matched)."""
-        row = self.store.db.execute(
-            """SELECT i.id FROM items i JOIN matches m ON m.item_id = i.id WHERE i.story_id = ?
-               ORDER BY coalesce(i.published, i.first_seen), i.id LIMIT 1""", [story_id]).fetchone()
-        return row[0] if row else story_id
+        lead = self.store.matched_lead(story_id)
+        return story_id if lead is None else lead
 
     def set(self, story_id: int, value: str, note: str) -> None:
         lead = self._lead(story_id)
