@@ -145,3 +145,43 @@ def test_a_text_the_screen_calls_unmixed_has_no_token_that_needs_look_alike_fold
             assert normalize_tokens(tokens, unmixed=True) == normalize_tokens(tokens)
             unmixed += 1
     assert unmixed > 300
+
+
+def _reference_check(query: str) -> tuple[int, str] | None:
+    """Quotes and parentheses checked one character at a time: what the query checker must say."""
+    stack, quote_at, i = [], -1, 0
+    while i < len(query):
+        c = query[i]
+        if c == "\\":
+            i += 2
+            continue
+        if quote_at >= 0:
+            quote_at = -1 if c == '"' else quote_at
+        elif c == '"':
+            quote_at = i
+        elif c == "(":
+            stack.append(i)
+        elif c == ")":
+            if not stack:
+                return i, "unbalanced parenthesis"
+            stack.pop()
+        i += 1
+    if quote_at >= 0:
+        return quote_at, "unterminated phrase (missing closing quote)"
+    return (stack[-1], "unbalanced parenthesis") if stack else None
+
+
+def test_the_quote_and_parenthesis_check_says_what_a_character_by_character_reading_says():
+    import random
+
+    from monitor.topics.query import TopicSyntaxError, _check_quotes_and_parens
+
+    rng = random.Random(7)
+    for _ in range(5000):
+        query = "".join(rng.choice('ab ()"\\\\') for _ in range(rng.randrange(0, 14)))
+        try:
+            _check_quotes_and_parens("t", query)
+            got = None
+        except TopicSyntaxError as exc:
+            got = (exc.position, exc.message)
+        assert got == _reference_check(query), query

@@ -117,28 +117,33 @@ _NEAR_WORD_RE = re.compile(r"NEAR_(\d+)")
 _LUQUM_POS_RE = re.compile(r"position (\d+)")
 
 
+_QUOTE_OR_PAREN_RE = re.compile(r'[\\"()]')
+
+
 def _check_quotes_and_parens(topic: str, query: str) -> None:
-    """luqum reports an unbalanced bracket only as 'unexpected end'; find the culprit ourselves."""
+    """luqum reports an unbalanced bracket only as 'unexpected end'; find the culprit ourselves.
+    Only the characters that matter are visited: a group is checked within the whole file's
+    text, the rest blanked, so most of what is read is spaces."""
     stack: list[int] = []
     quote_at = -1
-    i = 0
-    while i < len(query):
+    at = 0
+    while (m := _QUOTE_OR_PAREN_RE.search(query, at)) is not None:
+        i = m.start()
         c = query[i]
+        at = i + 1
         if c == "\\":
-            i += 2
-            continue
-        if quote_at >= 0:
+            at = i + 2  # the next character is escaped
+        elif quote_at >= 0:
             if c == '"':
                 quote_at = -1
         elif c == '"':
             quote_at = i
         elif c == "(":
             stack.append(i)
-        elif c == ")":
-            if not stack:
-                raise TopicSyntaxError(topic, i, "unbalanced parenthesis")
+        elif not stack:
+            raise TopicSyntaxError(topic, i, "unbalanced parenthesis")
+        else:
             stack.pop()
-        i += 1
     if quote_at >= 0:
         raise TopicSyntaxError(topic, quote_at, "unterminated phrase (missing closing quote)")
     if stack:
