@@ -185,3 +185,12 @@ def test_the_quote_and_parenthesis_check_says_what_a_character_by_character_read
         except TopicSyntaxError as exc:
             got = (exc.position, exc.message)
         assert got == _reference_check(query), query
+
+
+def test_a_lone_angle_bracket_in_the_title_hides_no_mixed_script_word_of_the_text(topics):
+    """The screen cleans title and text apart, as the matcher does: "<" in the title and ">" in
+    the text are no tag, and the Latin "e" in "дeпортували" is still seen and folded."""
+    title = "Звіт < омбудсмана"
+    text = "Окупанти дeпортували дітей з Херсона до Росії > так повідомили."
+    assert Matcher(topics, screened=False).classify(title, text).match
+    assert Matcher(topics).classify(title, text).match

@@ -175,7 +175,9 @@ class Screen:
         normalize.normalize_tokens; a seam between letters of one token is a seam in the text)."""
         if self.always:
             return PASSED
-        folded = screen_text(f"{title}\n{text}")
+        # Title and text cleaned apart, as the matcher cleans them: a "<" in one and a ">" in the
+        # other must not read as a tag that hides words of both.
+        folded = f"{screen_text(title)}\n{screen_text(text)}"
         if has_script_seam(folded):
             return PASSED
         # Read in pieces (each twice the last), and stop at the first piece after which the text
