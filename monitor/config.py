@@ -257,14 +257,14 @@ class Config:
 
     @property
     def database_path(self) -> Path:
-        """The SQLite file. For a PostgreSQL URL there is none: a StoreError says the command
-        does not work on PostgreSQL yet (one line, exit code 3 under the commands' database_errors)."""
+        """The SQLite file. For a PostgreSQL URL there is none (the commands open either through
+        monitor.postgres.open_database): a StoreError, one line and exit code 3 under the
+        commands' database_errors, rather than a path made of the URL."""
         if self.database_url:
             from monitor.dbfile import StoreError
 
             raise StoreError(self.database_display, "is a PostgreSQL database, and this command works on a "
-                             "SQLite file only (not yet on PostgreSQL)",
-                             "monitor poll, monitor digest and monitor worker work on PostgreSQL")
+                             "SQLite file only", "open it with monitor.postgres.open_database(config.database)")
         db = Path(self.settings.database).expanduser()
         return db if db.is_absolute() else self.path.parent / db
 

@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,10 +17,10 @@ psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip i
 
 from monitor.fetch import FetchSettings, Fetcher
 from monitor.postgres.hosts import PostgresHostGate, slot_key, take_statement
+from tests.support.postgres import start_monitor, stop_monitors
 from tests.support.postgres import pg_url, postgres_server  # noqa: F401  (fixtures)
 from tests.support.server import LocalServer, Reply, Request, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 PATIENCE = 120  # seconds: a guard against a hang, not a measurement
 HOST = "http://example.org"
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>http://example.org/</link>
@@ -234,9 +229,7 @@ def test_three_workers_never_send_one_host_more_than_per_host_concurrency(tmp_pa
                               f"  fetch: {{retries: 0, per_host_concurrency: 2}}\nsources:\n{sources}\n",
                               encoding="utf-8")
             logs.append(tmp_path / f"worker-{n}.log")
-            workers.append(subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "worker",
-                                             "--concurrency", "4"], cwd=ROOT, stdout=logs[-1].open("wb"),
-                                            stderr=subprocess.STDOUT, start_new_session=True))
+            workers.append(start_monitor(config, "worker", logs[-1], "--concurrency", "4"))
 
         def log_text() -> str:
             return "".join(log.read_text(errors="replace")[-3000:] for log in logs)
@@ -257,18 +250,7 @@ def test_three_workers_never_send_one_host_more_than_per_host_concurrency(tmp_pa
             host.opened.set()
             wait(lambda: host.feeds >= 16, "every source to be polled")
         finally:
-            for process in workers:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            for process in workers:
-                try:
-                    process.wait(40)
-                except subprocess.TimeoutExpired:
-                    pass
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            stop_monitors(workers)
 
     assert host.most == 2, f"{host.most} requests to one host at once (per_host_concurrency: 2)"
     senders = {agent.split()[0] for agent in host.agents}

@@ -6,7 +6,6 @@ run again by another worker (nothing lost), and the password never shows in thei
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from click.testing import CliRunner
 
 from monitor.cli import cli
 from monitor.postgres.worker import interval_cron, stalled_recovery_cron
+from tests.support.postgres import a_source_was_polled, start_monitor, stop_monitors
 from tests.support.postgres import pg_url, postgres_server  # noqa: F401  (fixtures)
 from tests.support.receiver import Receiver
 from tests.support.server import LocalServer, Reply
@@ -126,10 +126,7 @@ sources:
 {sources}
 """, encoding="utf-8")
         logs = [tmp_path / f"worker-{n}.log" for n in range(3)]
-        workers = [subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "worker",
-                                     "--stalled-after", "6", "--concurrency", "2"],
-                                    cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-                   for log in logs]
+        workers = [start_monitor(config, "worker", log, "--stalled-after", "6", "--concurrency", "2") for log in logs]
         try:
             assert ledger.held.wait(PATIENCE), "no worker polled the Ledger"
             wait_for(lambda: polling_from(workers, port) is not None, "the Ledger's poller to be found", 20)
@@ -151,18 +148,7 @@ sources:
             wait_for(every_story_arrived, "every on-topic story in the digests")
             time.sleep(2)  # anything sent twice would be on its way by now
         finally:
-            for process in workers:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            for process in workers:
-                try:
-                    process.wait(40)
-                except subprocess.TimeoutExpired:
-                    pass
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)  # the killed one's document readers, if any
-                except ProcessLookupError:
-                    pass
+            stop_monitors(workers)  # the killed one's document readers too, if any
 
         found: dict[str, int] = {}
         for url in stories():
@@ -182,33 +168,18 @@ sources:
 def test_a_worker_polls_overdue_sources_at_start_and_stops_cleanly_on_sigterm(tmp_path, server, pg_url):  # noqa: F811
     """A daily source's last period began hours ago, past what Procrastinate's periodic deferrer
     catches up (10 minutes): the worker's start polls it anyway, once, and SIGTERM ends it with 0."""
-    import psycopg
-
     feed = server.route("/feeds/ledger.xml", Reply(body=(SITE / "ledger-rss2.xml").read_bytes(), headers=FEED))
     config = tmp_path / "sources.yaml"
     config.write_text(f"settings:\n  database: {pg_url}\n  fetch: {{retries: 0}}\nsources:\n"
                       f"  - {{name: Ledger, type: rss, url: '{feed}', interval: 1d}}\n", encoding="utf-8")
     log = tmp_path / "worker.log"
-    process = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "worker"], cwd=ROOT,
-                               stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    process = start_monitor(config, "worker", log)
     try:
-        def polled() -> bool:
-            assert process.poll() is None, log.read_text(errors="replace")
-            with psycopg.connect(pg_url) as conn:
-                if conn.execute("SELECT to_regclass('sources')").fetchone()[0] is None:
-                    return False
-                return bool(conn.execute("SELECT count(*) FROM sources WHERE last_polled IS NOT NULL").fetchone()[0])
-
-        wait_for(polled, "the overdue source's poll", 60)
+        wait_for(lambda: a_source_was_polled(pg_url, process, log), "the overdue source's poll", 60)
         process.send_signal(signal.SIGTERM)
         assert process.wait(40) == 0, log.read_text(errors="replace")
     finally:
-        if process.poll() is None:
-            process.kill()
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        stop_monitors([process])
     assert len(server.requests_for("/feeds/ledger.xml")) == 1
 
 
@@ -246,8 +217,6 @@ def test_monitor_run_on_postgresql_is_one_worker_with_the_web_interface(tmp_path
     polled at its start, SIGTERM ends it with 0), serving settings.web.listen beside it."""
     import urllib.request
 
-    import psycopg
-
     from tests.support.server import free_port
 
     feed = server.route("/feeds/ledger.xml", Reply(body=(SITE / "ledger-rss2.xml").read_bytes(), headers=FEED))
@@ -256,29 +225,16 @@ def test_monitor_run_on_postgresql_is_one_worker_with_the_web_interface(tmp_path
     config.write_text(f"settings:\n  database: {pg_url}\n  fetch: {{retries: 0}}\n  web: {{listen: '127.0.0.1:{port}'}}\n"
                       f"sources:\n  - {{name: Ledger, type: rss, url: '{feed}', interval: 1d}}\n", encoding="utf-8")
     log = tmp_path / "run.log"
-    process = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "run"], cwd=ROOT,
-                               stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    process = start_monitor(config, "run", log)
     try:
-        def polled() -> bool:
-            assert process.poll() is None, log.read_text(errors="replace")
-            with psycopg.connect(pg_url) as conn:
-                if conn.execute("SELECT to_regclass('sources')").fetchone()[0] is None:
-                    return False
-                return bool(conn.execute("SELECT count(*) FROM sources WHERE last_polled IS NOT NULL").fetchone()[0])
-
-        wait_for(polled, "the overdue source's poll", 60)
+        wait_for(lambda: a_source_was_polled(pg_url, process, log), "the overdue source's poll", 60)
         wait_for(lambda: "web interface at" in log.read_text(errors="replace"), "the web interface", 30)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
             assert page.status == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(40) == 0, log.read_text(errors="replace")
     finally:
-        if process.poll() is None:
-            process.kill()
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        stop_monitors([process])
     text = log.read_text(errors="replace")
     assert "monitor worker running" in text and "Traceback" not in text, text
     assert len(server.requests_for("/feeds/ledger.xml")) == 1
@@ -299,8 +255,7 @@ def test_a_worker_captures_its_polls_matched_pages_and_monitor_evidence_verify_f
                       f"sources:\n  - {{name: Site, type: rss, url: '{server.url('/feed.xml')}', interval: 1d, "
                       f"allow_private: true}}\n", encoding="utf-8")
     log = tmp_path / "worker.log"
-    process = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "worker"], cwd=ROOT,
-                               stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    process = start_monitor(config, "worker", log)
 
     def captures() -> list[tuple]:
         with psycopg.connect(pg_url) as conn:
@@ -318,12 +273,7 @@ def test_a_worker_captures_its_polls_matched_pages_and_monitor_evidence_verify_f
         process.send_signal(signal.SIGTERM)
         assert process.wait(40) == 0, log.read_text(errors="replace")
     finally:
-        if process.poll() is None:
-            process.kill()
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        stop_monitors([process])
     rows = captures()
     assert {row[0] for row in rows} == on_topic and len(rows) == len(on_topic)  # each matched page once
     assert all(row[1] == 200 for row in rows)

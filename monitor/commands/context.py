@@ -144,13 +144,6 @@ def open_store(config: Config, *, read_only: bool = False) -> Iterator[Store]:
                 if store.upgrade_note and "no such" in str(exc):
                     raise store.too_old() from exc
                 raise
-            except AttributeError as exc:
-                # A query PostgresStore does not have yet (evidence, parts of export): say so, exit 3.
-                if getattr(store, "backend", None) == "postgresql" and exc.obj is store:
-                    raise StoreError(config.database_display, f"is a PostgreSQL database, and this command "
-                                     f"needs {exc.name}(), which is not there on PostgreSQL yet",
-                                     "use a SQLite file for it, or wait for a later monitor") from exc
-                raise
         finally:
             store.close()
 

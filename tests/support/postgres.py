@@ -17,8 +17,10 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -249,3 +251,41 @@ def race(folder: Path, url: str, runs: list[list[str]]) -> list[dict]:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def start_monitor(config: Path, verb: str, log: Path, *args: str) -> subprocess.Popen:
+    """`python -m monitor --config CONFIG VERB ARGS` from the checkout, its output in `log`, in a
+    process group of its own (stop_monitors ends its document readers with it)."""
+    return subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), verb, *args], cwd=ROOT,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_monitors(processes: list[subprocess.Popen], patience: float = 40) -> None:
+    """SIGTERM to those still running, `patience` seconds to finish, then SIGKILL to every one's
+    process group: nothing a test started outlives it."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(patience)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def a_source_was_polled(url: str, process: subprocess.Popen, log: Path) -> bool:
+    """Whether a source of the database at `url` has been polled; the process must still run."""
+    import psycopg
+
+    assert process.poll() is None, log.read_text(errors="replace")
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('sources')").fetchone()[0] is None:
+            return False
+        return bool(conn.execute("SELECT count(*) FROM sources WHERE last_polled IS NOT NULL").fetchone()[0])
