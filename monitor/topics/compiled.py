@@ -7,15 +7,15 @@ of whose words the text holds is skipped whole, and a group (@NAME, one node use
 is evaluated once per text. The answers are `query.evaluate`'s, position for position
 (tests/test_topics_compiled.py compares the two on every labelled set).
 
-The memo must have been filled by the query's LeafIndex (its `prefill`): then every word and
-phrase of the query the text holds is in it, with its positions, and nothing else matches.
+The query's LeafIndex fills the memo first (its `prefill`): every word and phrase of the query
+the text holds is then in it, with its positions, and nothing else can match.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from .query import _PREFILLED, And, Doc, Memo, Near, Node, Not, Or, Phrase, Term, evaluate, near_positions
+from .query import And, Doc, Memo, Near, Node, Not, Or, Phrase, Term, evaluate, near_positions
 
 # A node's hits, unsorted (a set or a leaf's list); an empty collection still matches (a NOT);
 # None: no match.
@@ -28,8 +28,8 @@ _PRUNE_FROM = 8  # leaves under a node before "none of them here" is worth check
 
 
 class Evaluator:
-    """`evaluator(doc, memo)` gives what `query.evaluate(root, doc, memo)` gives, and fills the
-    memo the same way (the matcher reads its words' positions from it afterwards)."""
+    """`evaluator(doc, memo)`, with a fresh memo, gives what `query.evaluate(root, doc, memo)`
+    gives, and fills the memo the same way (the matcher reads its words' positions from it)."""
 
     def __init__(self, root: Node):
         self.root = root
@@ -39,11 +39,7 @@ class Evaluator:
     def __call__(self, doc: Doc, memo: Memo) -> list[int] | None:
         if self._run is None:
             return evaluate(self.root, doc, memo)
-        if _PREFILLED in memo:
-            found = {leaf for leaf, got in memo.items() if got and isinstance(leaf, (Term, Phrase))}
-        else:
-            found = self.index.prefill(doc, memo)
-        got = self._run(memo, found, {})
+        got = self._run(memo, self.index.prefill(doc, memo), {})
         if got is None:
             return None
         return sorted(got) if isinstance(got, set) else list(got)  # a leaf's list is sorted already

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 import ahocorasick
 
 from .normalize import TOKEN_RE, clean_display, fold, has_script_seam, normalize_tokens
-from .query import And, Near, Node, Not, Or, Phrase, Term
+from .query import And, Near, Node, Or, Phrase, Term
 
 
 def term_keys(term: Term) -> tuple[frozenset[str], frozenset[str]]:
