@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,6 +29,7 @@ from tests.conftest import FAST, FixedClock, fixture_bytes
 from tests.support.digests import add_story, make_config
 from tests.support.receiver import Receiver
 from tests.support.server import Reply
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC = timezone.utc
@@ -42,11 +42,7 @@ def run(coro):
 
 
 def wait_for(condition, what: str, timeout: float = HANG_GUARD) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
+    wait_until(condition, what, timeout)
 
 
 def digest_config(tmp_path, url: str, *, max_chars: int = 700):

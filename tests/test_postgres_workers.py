@@ -23,6 +23,7 @@ from tests.support.postgres import a_source_was_polled, start_monitor, stop_moni
 from tests.support.postgres import pg_url, postgres_server  # noqa: F401  (fixtures)
 from tests.support.receiver import Receiver
 from tests.support.server import LocalServer, Reply
+from tests.support.waiting import wait_until
 from tests.test_end_to_end import EXPECTED, FEED, OUTLETS, SITE, expected_on_topic, which
 from tests.test_postgres_commands import SECRET, with_password
 
@@ -77,11 +78,7 @@ class Gate:
 
 
 def wait_for(condition, what: str, timeout: float = PATIENCE) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.2)
+    wait_until(condition, what, timeout, every=0.2)
 
 
 def polling_from(processes: list[subprocess.Popen], port: int) -> subprocess.Popen | None:

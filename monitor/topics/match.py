@@ -23,7 +23,7 @@ from .normalize import TOKEN_RE, clean_display, normalize_tokens, squash_spaces
 from .compiled import Evaluator
 from .screen import PASSED_UNMIXED, REJECTED, Screen
 from .shipped import DEFAULT_TOPIC_FILES
-from .query import (TITLE_GAP, Doc, LeafIndex, Memo, Node, Or, Phrase, Term, TopicSyntaxError,
+from .query import (TITLE_GAP, Doc, LeafIndex, Memo, Node, Or, Phrase, Term,
                     leaves, parse_query)
 
 MARK = "**"

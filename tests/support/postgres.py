@@ -23,12 +23,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from tests.support import waiting
 
 START_PATIENCE = 60  # seconds: a guard against a server that never comes up, not a measurement
 
@@ -218,11 +219,7 @@ def pg_url(postgres_server) -> str:
 
 
 def wait_until(condition, what: str, timeout: float = START_PATIENCE) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
+    waiting.wait_until(condition, what, timeout)
 
 
 def race(folder: Path, url: str, runs: list[list[str]]) -> list[dict]:
