@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from monitor.search import ListedStory, SearchQuery, StorySelection, Term, parse_search
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # How a story sorts: its lead's date (published, else first seen), then its id.
 _DAY = "coalesce(i.published, i.first_seen)"

@@ -13,16 +13,17 @@ becomes a lease), so the service and a `monitor poll` never capture one item twi
 from __future__ import annotations
 
 import sqlite3
-
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from monitor import __version__
 from monitor.clock import from_iso, utc_iso
 from monitor.secrets import redact
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 CLAIM_SECONDS = 600   # a capture that has not finished by then (its process died) may be tried again
 

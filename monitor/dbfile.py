@@ -10,8 +10,13 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -30,6 +35,22 @@ class StoreError(Exception):
         self.problem = problem
         self.advice = advice
         super().__init__(f"database {path} {problem}" + (f": {advice}" if advice else ""))
+
+
+def sqlite_utils_database(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    """`conn` as a sqlite_utils.Database. sqlite-utils imports numpy, when it is installed, only to
+    type numpy values it is given; we give it none, and numpy costs a read-only command such as
+    `monitor sources list` a quarter of its start. So numpy is hidden while sqlite-utils loads,
+    unless something loaded it already (the dedup stage imports it for itself when it runs)."""
+    if "sqlite_utils" not in sys.modules and "numpy" not in sys.modules:
+        sys.modules["numpy"] = None  # type: ignore[assignment]  # "import numpy" raises ImportError
+        try:
+            import sqlite_utils
+        finally:
+            del sys.modules["numpy"]
+    import sqlite_utils
+
+    return sqlite_utils.Database(conn)
 
 
 def sqlite_uri(path: Path, **params: str) -> str:

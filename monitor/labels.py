@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from monitor.clock import from_iso, utc_iso
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 LABELS = ("relevant", "not_relevant")
 ORIGINS = ("cli", "web")

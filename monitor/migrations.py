@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
-import sqlite_utils
-
-from monitor.dedup import NUM_PERM, band_key_matrix, seen_second
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -247,6 +246,12 @@ def _v10(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (band_key, seen, item_id)
         ) WITHOUT ROWID""")
     db.execute("CREATE INDEX items_grouped_hash ON items(content_hash, first_seen) WHERE signature IS NOT NULL")
+    if db.execute("SELECT 1 FROM items WHERE signature IS NOT NULL LIMIT 1").fetchone() is None:
+        return  # a new database: nothing to index, and numpy (which the bands need) stays unloaded
+    import numpy as np
+
+    from monitor.dedup import NUM_PERM, band_key_matrix, seen_second
+
     size, last = NUM_PERM * 8, 0
     while True:  # 5000 items at a time, in item order
         rows = db.execute(f"""SELECT id, substr(signature, 1, {size}), first_seen FROM items

@@ -16,22 +16,23 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from monitor.clock import from_iso, utc_iso
 from monitor.dbfile import (CORRUPT, RESTORE, StoreError, check_creatable, check_header, check_location,
                             check_writable, explain, is_database_fault, make_directory, read_only_reason, sqlite_uri,
-                            unreadable_wal)
+                            sqlite_utils_database, unreadable_wal)
 from monitor.browse import BrowseQueries
 from monitor.captures import EvidenceQueries
-from monitor.dedup import NUM_PERM, band_rows, seen_second
 from monitor.items import Item, Match, SourceHealth, SourceState, Story
 from monitor.labels import LabelQueries
 from monitor.migrations import MIGRATIONS
 from monitor.outbox import Batch, OutboxQueries
 from monitor.secrets import redact
 from monitor.text import truncate_at_word
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["MIGRATIONS", "Batch", "Store", "StoreError", "StoredItem"]
 
@@ -121,7 +122,7 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
 
     def _connect(self, target: str, *, uri: bool = False) -> None:
         conn = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False, uri=uri)
-        self.db = sqlite_utils.Database(conn)
+        self.db = sqlite_utils_database(conn)
         if self.read_only:
             self.db.execute("PRAGMA query_only=ON")
             self.db.execute("PRAGMA user_version").fetchone()  # opens the file now: its errors are raised here
@@ -341,6 +342,8 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
         matched items are grouped (and remembered by the story index): nobody is sent an off-topic
         story, so its copies do not matter.
         """
+        from monitor.dedup import band_rows  # the story index loads numpy: not for read-only commands
+
         new: list[StoredItem] = []
         matches = matches or {}
         with self.transaction():
@@ -398,6 +401,8 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
         text and signature (and with it their LSH bands); the row and its key stay, so the item
         never comes back as new. Done in small transactions (a poll is never kept waiting long);
         returns how many."""
+        from monitor.dedup import band_rows
+
         done = 0
         while True:
             with self.transaction():
@@ -436,6 +441,8 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
     def band_candidates(self, keys: list[int], since: datetime) -> list[tuple[int, bytes]]:
         """(story id, MinHash bytes) of the window's grouped items that share one of these LSH band
         keys (monitor.dedup.band_keys), oldest first."""
+        from monitor.dedup import NUM_PERM, seen_second
+
         marks = ",".join("?" * len(keys))
         return self.db.execute(
             f"""SELECT coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}) FROM items
@@ -445,6 +452,8 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
     def story_facts(self, story_id: int, since: datetime) -> list[bytes]:
         """The packed facts (after the MinHash in the signature blob) of a story's grouped items in
         the window, oldest first; b"" for one without."""
+        from monitor.dedup import NUM_PERM
+
         return [bytes(row[0]) if row[0] else b"" for row in self.db.execute(
             f"""SELECT substr(signature, {NUM_PERM * 8 + 1}) FROM items
                 WHERE story_id = ? AND first_seen >= ? AND signature IS NOT NULL ORDER BY id""",
