@@ -22,7 +22,7 @@ from monitor.clock import Clock, utc_now
 from monitor.fetch import Fetcher, FetchError, Response
 from monitor.guard import BlockedURL, Guard, guard_for
 from monitor.items import Item
-from monitor.offload import Runner, inline
+from monitor.offload import EXTRACT, Runner, inline
 
 if TYPE_CHECKING:
     from monitor.extract import Extracted
@@ -87,7 +87,7 @@ async def _with_article(item: Item, source: SourceConfig, fetcher: Fetcher, guar
         from monitor.extract import extract  # trafilatura (~0.3 s to import): only once a page is read
 
         # Extraction is CPU work (~15-40 ms a page): off the event loop, so fetches keep flowing.
-        page = await run(extract, response.body, response.url, response.content_type)
+        page = await run(extract, response.body, response.url, response.content_type, stage=EXTRACT)
     except Exception as exc:  # a page that trips the extractor must not cost the item
         log.warning("source %r: cannot extract %s (%s: %s); keeping the feed text", source.name, response.url,
                     type(exc).__name__, exc)

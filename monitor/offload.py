@@ -10,6 +10,7 @@ source fails with the reason while every other source goes on.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 import logging
 import multiprocessing
@@ -23,13 +24,19 @@ from typing import Any, TypeVar
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# Imported once by the fork server, so that workers need not import them per document.
-PRELOAD = ["monitor.sources", "monitor.extract", "monitor.topics", "monitor.judge"]
+# Imported once by the fork server, so that workers need not import them per document, nor each
+# compile the shipped topics.
+PRELOAD = ["monitor.preload"]
 # Documents handed to each worker at once: one at work, one waiting, so a worker never idles
 # while the event loop gets round to sending the next (it is busy storing what came back).
 PER_WORKER = 2
-# `await run(fn, *args)`: how a stage runs its CPU-bound step (fn and args must pickle).
+# `await run(fn, *args, stage=READ)`: how a stage runs its CPU-bound step (fn and args must pickle).
 Runner = Callable[..., Awaitable[Any]]
+# Which step of an item's way a document is on. Waiting documents are served the latest step first:
+# what is under way is finished, and stored, before another source's feed is read. Served in
+# arrival order, a cold poll of 200 feeds read all 200 before judging the first item, and stored
+# nothing (the main process idle) until then.
+READ, EXTRACT, JUDGE = 0, 1, 2
 
 # In a worker process: its row of the pool's board (see _Pool).
 _board_row: tuple[Any, int] | None = None
@@ -80,14 +87,44 @@ class DocumentTimeout(Exception):
     """A document took longer than the limit to read; it was abandoned."""
 
 
-async def inline(fn: Callable[..., T], *args: Any) -> T:
+async def inline(fn: Callable[..., T], *args: Any, stage: int = READ) -> T:
     """Run the step here, at once (tests, one-off commands)."""
     return fn(*args)
 
 
+class _StagedSlots:
+    """A semaphore whose waiters are served by stage, the latest first, then in arrival order."""
+
+    def __init__(self, count: int):
+        self._free = count
+        self._waiting: list[tuple[int, int, asyncio.Future]] = []  # a heap of (-stage, arrival, future)
+        self._arrivals = itertools.count()
+
+    async def acquire(self, stage: int) -> None:
+        if self._free and not self._waiting:
+            self._free -= 1
+            return
+        granted = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (-stage, next(self._arrivals), granted))
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self.release()  # the slot came with the cancellation: pass it on
+            raise  # a cancelled waiter stays in the heap; release() skips it
+
+    def release(self) -> None:
+        while self._waiting:
+            granted = heapq.heappop(self._waiting)[2]
+            if not granted.done():
+                granted.set_result(None)
+                return
+        self._free += 1
+
+
 class Offload:
-    """`await offload(fn, *args)` runs fn(*args) in a worker process, within `limit` seconds of
-    its own work."""
+    """`await offload(fn, *args, stage=READ)` runs fn(*args) in a worker process, within `limit`
+    seconds of its own work; waiting documents of a later stage go first."""
 
     def __init__(self, limit: float, workers: int | None = None):
         self.limit = limit
@@ -96,7 +133,7 @@ class Offload:
         # it imports the readers once, so a worker starts ready and the limit measures the work.
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(PRELOAD)
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: _StagedSlots | None = None
         self._starting: asyncio.Lock | None = None
         self._tasks = itertools.count(1)
         self._pool: _Pool | None = None  # started by the first document: a poll of unchanged
@@ -110,11 +147,14 @@ class Offload:
                 self._pool = await asyncio.to_thread(_Pool, self._context, self.workers)
             return self._pool
 
-    async def __call__(self, fn: Callable[..., T], *args: Any) -> T:
+    async def __call__(self, fn: Callable[..., T], *args: Any, stage: int = READ) -> T:
         if self._slots is None:
-            self._slots = asyncio.Semaphore(self.workers * PER_WORKER)
-        async with self._slots:
+            self._slots = _StagedSlots(self.workers * PER_WORKER)
+        await self._slots.acquire(stage)
+        try:
             return await self._run(fn, *args)
+        finally:
+            self._slots.release()
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         for attempt in (1, 2):

@@ -7,6 +7,7 @@ service build the same Pipeline with build_pipeline; tests build one from real l
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import time
@@ -22,7 +23,7 @@ from monitor.dedup import StoryIndex, load_index, story_assigner
 from monitor.evidence.capture import Evidence
 from monitor.fetch import Fetcher, FetchError
 from monitor.items import Item, Match, PollReport
-from monitor.offload import DocumentTimeout, Runner, inline
+from monitor.offload import JUDGE, DocumentTimeout, Runner, inline
 from monitor.sources import SourceConfig, SourceError, source_type
 from monitor.store import Store, StoreError
 from monitor.judge import judge_batch
@@ -127,7 +128,7 @@ class Pipeline:
         items = list(fresh.values())
         if self.stories is not None and self._in_workers():
             judged = await self.offload(judge_batch, self.matcher.spec,
-                                        [(item.title, item.summary, item.content) for item in items])
+                                        [(item.title, item.summary, item.content) for item in items], stage=JUDGE)
             signed = {(item.title, item.summary, item.content): blob
                       for item, (_, blob) in zip(items, judged) if blob is not None}
             return (*_matched(fresh, [result for result, _ in judged]), signed)
@@ -140,7 +141,7 @@ class Pipeline:
         """Classify each item on its main text (in a worker process when the pipeline has one)."""
         texts = [(item.title, item.content or item.summary) for item in items]
         if self._in_workers():
-            return await self.matcher.classify_all(texts, self.offload)
+            return await self.matcher.classify_all(texts, functools.partial(self.offload, stage=JUDGE))
         return [self.matcher.classify(title, text, language=False) for title, text in texts]
 
     async def _adopt(self, known: Keyed, source: SourceConfig) -> dict[int, tuple[Item, list[Match]]]:

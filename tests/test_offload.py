@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from monitor.offload import DocumentTimeout, Offload
+from monitor.offload import JUDGE, DocumentTimeout, Offload
 from monitor.pipeline import Pipeline
 from tests.conftest import FixedClock, fixture_bytes, rss_source
 from tests.support.server import Reply
@@ -58,6 +58,40 @@ def test_a_worker_has_its_next_document_before_the_event_loop_is_free_to_send_it
     assert ran_at < loop_free_at
 
 
+def test_a_waiting_document_of_a_later_stage_goes_before_new_feeds():
+    """An item already judged-bound is finished before another source's feed is read: served in
+    arrival order, a cold poll read every feed before it judged (and so stored) its first item."""
+    async def go():
+        with Offload(limit=10.0, workers=1) as one:
+            await one(abs, -1)  # the pool is up
+            held = [asyncio.ensure_future(one(time.sleep, 0.3)) for _ in range(2)]  # the worker's two places
+            await asyncio.sleep(0.1)
+            feeds = [asyncio.ensure_future(one(time.monotonic)) for _ in range(3)]
+            await asyncio.sleep(0)
+            judged = asyncio.ensure_future(one(time.monotonic, stage=JUDGE))  # arrives last
+            await asyncio.gather(*held)
+            return await judged, await asyncio.gather(*feeds)
+
+    judged_at, feeds_read_at = asyncio.run(go())
+    assert judged_at < min(feeds_read_at)
+
+
+def test_a_waiter_cancelled_in_the_queue_gives_up_no_place():
+    async def go():
+        with Offload(limit=10.0, workers=1) as one:
+            await one(abs, -1)
+            held = [asyncio.ensure_future(one(time.sleep, 0.2)) for _ in range(2)]
+            await asyncio.sleep(0.05)
+            gone = asyncio.ensure_future(one(abs, -2, stage=JUDGE))
+            after = asyncio.ensure_future(one(abs, -3))
+            await asyncio.sleep(0)
+            gone.cancel()
+            await asyncio.gather(*held)
+            return await asyncio.wait_for(after, 10), await one(abs, -4), await one(abs, -5)
+
+    assert asyncio.run(go()) == (3, 4, 5)
+
+
 def test_the_limit_counts_a_documents_own_work_not_its_wait_behind_another():
     async def go():
         with Offload(limit=1.0, workers=1) as one:
@@ -84,3 +118,15 @@ def test_a_document_that_takes_too_long_fails_only_its_source(server, store, mak
     assert huge.status == "failing" and "longer than 0.2 s" in huge.error
     assert fine.status == "ok" and fine.new_items == 3
     assert "longer than 0.2 s" in store.source_state("Huge").last_error
+
+
+def test_workers_start_with_the_shipped_topics_compiled():
+    """The fork server compiles them once (monitor/preload.py), so a worker forked from it never
+    spends its first half second compiling them, nor does a pool that replaces a killed one."""
+    probe = "() in __import__('monitor.topics.match', fromlist=['_']).__dict__['_WORKER_MATCHERS']"
+
+    async def go():
+        with Offload(limit=30.0, workers=1) as one:
+            return await one(eval, probe)
+
+    assert asyncio.run(go()) is True

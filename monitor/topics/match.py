@@ -421,9 +421,17 @@ class TopicOptions(Protocol):
     exclude: str | None
 
 
+@functools.cache
+def shipped_topics() -> tuple[Topic, ...]:
+    """default_topics(), once per process: every matcher built here shares them and what they
+    compile on first use. Workers forked from the fork server inherit them compiled
+    (monitor/preload.py)."""
+    return tuple(default_topics())
+
+
 def build_matcher(overrides: Mapping[str, TopicOptions] | None = None) -> Matcher:
     """The shipped topics, overridden or extended by the `topics:` of sources.yaml."""
-    topics = {topic.name: topic for topic in default_topics()}
+    topics = {topic.name: topic for topic in shipped_topics()}
     for name, options in (overrides or {}).items():
         topics[name] = compile_topic(name, options.query, languages=options.languages, exclude=options.exclude)
     return Matcher(list(topics.values()))
