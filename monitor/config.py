@@ -21,21 +21,24 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from monitor.options.evidence import EvidenceSettings
-from monitor.fetch import DEFAULT_USER_AGENT, Fetcher, FetchSettings
 from monitor.notify import channel_types
 from monitor.options import Strict, duration_field
+from monitor.options.fetch import DEFAULT_USER_AGENT, FetchSettings
 from monitor.secrets import Redactor
 from monitor.sources import SourceConfig, source_types
 from monitor.topics.shipped import default_topic_names
 from monitor.options.web import WebSettings
 from monitor.dburl import is_postgres_url, postgres_url_problem, redact_url
+
+if TYPE_CHECKING:
+    from monitor.fetch import Fetcher
 
 DEFAULT_CONFIG_NAME = "sources.yaml"
 
@@ -276,6 +279,8 @@ class Config:
 
     def fetcher(self) -> Fetcher:
         """The one HTTP client, with the configured limits and User-Agent."""
+        from monitor.fetch import Fetcher  # here: commands that only read the file load no client
+
         return Fetcher(self.settings.fetch, self.user_agent)
 
     def source(self, name: str) -> SourceConfig:

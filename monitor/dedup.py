@@ -33,7 +33,11 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 NUM_PERM = 128
-SCHEME = "affine32"  # datasketch 2's default, named so stored signatures stay comparable
+# The MinHash is datasketch 2's default ("affine32", seed 1), value for value: stored signatures
+# were made by it, and tests/test_dedup_minhash.py holds the two equal. Computed here because
+# datasketch loads scipy (~0.2 s and ~30 MB in every process that groups stories) for its LSH,
+# which this module does not use.
+SEED = 1
 SHINGLE = 3
 # Estimated Jaccard above which two texts are one story (unless their facts conflict). Copies
 # with a changed byline or other boilerplate score 0.65-0.95, a trimmed or added paragraph
@@ -79,12 +83,10 @@ def signature(text: str, title: str = "") -> Signature | None:
     grams = shingles(text)
     if len(grams) < MIN_SHINGLES:
         return None
-    minhash = _new_minhash()
-    minhash.update_batch(list(grams))
     keyed, every = facts_in_context(text)
     if title:
         keyed |= {(TITLE_CONTEXT, fact) for fact in facts_in_context(title)[1] if fact not in _EVERY_STORY}
-    return Signature(minhash.hashvalues.copy(), _pack_facts(keyed, every))
+    return Signature(minhash(grams), _pack_facts(keyed, every))
 
 
 # --- facts ----------------------------------------------------------------------------------------
@@ -238,17 +240,34 @@ def _headlines_conflict(facts_a: set[int], facts_b: set[int], names_a: set[int],
 
 
 @functools.lru_cache(maxsize=1)
-def _permutations():
-    from datasketch import MinHash  # on first use: it loads scipy (~1 s), which a poll of known items never needs
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """NUM_PERM affine maps h → a·h + b (mod 2^32), a odd so each is a bijection: (a, b) as uint32,
+    drawn from numpy's legacy generator seeded with SEED, as datasketch draws them."""
+    draw = np.random.RandomState(SEED)
+    a = draw.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = draw.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
 
-    return MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME).permutations
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer, a bijection that spreads the input hashes before the maps."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
 
 
-def _new_minhash():
-    """An empty MinHash with the permutations made once (making them costs 2 ms an article)."""
-    from datasketch import MinHash
-
-    return MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME, permutations=_permutations())
+def minhash(grams: Iterable[bytes]) -> np.ndarray:
+    """The MinHash of a set of shingles: for each map, the least image of their 32-bit hashes (the
+    first four bytes of SHA-1, little-endian); uint32[NUM_PERM], all 2^32-1 for no shingles."""
+    hashes = np.frombuffer(b"".join(hashlib.sha1(gram).digest()[:4] for gram in grams), dtype="<u4")
+    if not len(hashes):
+        return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
+    a, b = _permutations()
+    with np.errstate(over="ignore"):  # the products wrap: that is the arithmetic mod 2^32
+        images = _fmix32(hashes.astype(np.uint32)).reshape(-1, 1) * a + b
+    return images.min(axis=0)
 
 
 # --- LSH bands ------------------------------------------------------------------------------------

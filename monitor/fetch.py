@@ -17,13 +17,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
-from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
 
-from pydantic import Field, field_validator
-
-from monitor import __version__
-from monitor.options import Strict, duration_field
+from monitor.options.fetch import DEFAULT_USER_AGENT, FetchSettings
 
 if TYPE_CHECKING:  # loaded by the first Fetcher: commands that fetch nothing start without them
     import httpx
@@ -36,26 +32,6 @@ TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 ROBOTS_MAX_BYTES = 512 * 1024
 ROBOTS_TTL_SECONDS = 6 * 3600
 MAX_RETRY_AFTER_SECONDS = 120.0
-DEFAULT_USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor-project/monitor)"
-
-
-class FetchSettings(Strict):
-    """Limits of the one HTTP client; the defaults suit a few hundred sources."""
-
-    connect_timeout: timedelta = Field(default=timedelta(seconds=10))
-    read_timeout: timedelta = Field(default=timedelta(seconds=20))
-    total_timeout: timedelta = Field(default=timedelta(seconds=60))
-    max_body_mb: float = Field(default=10.0, gt=0)
-    max_redirects: int = Field(default=5, ge=0, le=20)
-    concurrency: int = Field(default=20, ge=1, le=500)
-    per_host_concurrency: int = Field(default=2, ge=1, le=50)
-    retries: int = Field(default=2, ge=0, le=10)
-    backoff: timedelta = Field(default=timedelta(seconds=1))
-    respect_robots: bool = True
-
-    _durations = field_validator(
-        "connect_timeout", "read_timeout", "total_timeout", "backoff", mode="before"
-    )(duration_field)
 
 
 class FetchError(Exception):

@@ -101,7 +101,8 @@ def test_check_and_sources_list_load_no_library_only_a_poll_needs(tmp_path, serv
     stored, stories included."""
     path = config_file(tmp_path, server)
     assert CliRunner().invoke(cli, ["--config", path, "poll"]).exit_code == 0
-    heavy = ("numpy", "datasketch", "monitor.dedup", "monitor.topics.match", "httpx", "feedparser", "trafilatura")
+    heavy = ("numpy", "datasketch", "monitor.dedup", "monitor.topics.match", "monitor.fetch", "httpx",
+             "multiprocessing", "feedparser", "trafilatura")
     for verb in (["check"], ["sources", "list"]):
         code = (f"import sys\nfrom monitor.cli import main\ntry:\n    main(['--config', {path!r}, *{verb!r}])\n"
                 f"except SystemExit as exit:\n    assert not exit.code, exit.code\n"

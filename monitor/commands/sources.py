@@ -7,10 +7,24 @@ from datetime import timezone
 import click
 
 from monitor.commands.context import Context, interval_text, open_store, table
-from monitor.commands.sources_add import sources_add
 
 
-@click.group()
+class _Subcommands(click.Group):
+    """`sources add` is imported when it runs: it loads the HTTP client, which `sources list` (run
+    after every edit of sources.yaml) never needs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*self.commands, "add"])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "add":
+            from monitor.commands.sources_add import sources_add
+
+            return sources_add
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Subcommands)
 def sources() -> None:
     """Inspect configured sources."""
 
@@ -40,8 +54,3 @@ def sources_list(obj: Context) -> None:
         rows.append([source.name, source.type, interval_text(source.interval.total_seconds()), status,
                      str(h.items), last_ok, note])
     click.echo(table(["source", "type", "every", "status", "items", "last ok (UTC)", "error"], rows))
-
-
-
-
-sources.add_command(sources_add, "add")

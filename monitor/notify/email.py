@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -50,6 +49,8 @@ class EmailChannel(Channel):
     markup = "html"
 
     async def send(self, message: Message) -> None:
+        import asyncio  # here: reading sources.yaml (`monitor check`) must not load it
+
         email = build_email(message, self.config.from_, self.config.to)
         try:
             await asyncio.to_thread(self._send_sync, email)

@@ -10,16 +10,20 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from monitor.fetch import Fetcher, Response
 from monitor.items import Collected, SourceState
-from monitor.offload import Runner, inline
 from monitor.options import Strict, duration_field
 from monitor.registry import Registry
 from monitor.text import HTTP_URL
+
+# The HTTP client (and asyncio) is loaded by whoever fetches: reading sources.yaml (`monitor check`)
+# needs neither, so a source module imports what only fetching needs where it fetches.
+if TYPE_CHECKING:
+    from monitor.fetch import Fetcher, Response
+    from monitor.offload import Runner
 
 
 class SourceConfig(Strict):
@@ -89,12 +93,16 @@ async def fetch_source(source: SourceConfig, fetcher: Fetcher, state: SourceStat
 
 class SourceType:
     """`run` runs the CPU-bound reading of a document (monitor.offload: in a worker process, under a
-    time limit, for the service; at once by default)."""
+    time limit, for the service; at once by default: monitor.offload.inline)."""
 
     type_name: ClassVar[str]
     options: ClassVar[type[SourceConfig]] = SourceConfig
 
-    def __init__(self, run: Runner = inline):
+    def __init__(self, run: Runner | None = None):
+        if run is None:
+            from monitor.offload import inline  # with asyncio: not for reading sources.yaml
+
+            run = inline
         self.run = run
 
     async def collect(self, source: SourceConfig, fetcher: Fetcher, state: SourceState) -> Collected:
@@ -109,5 +117,5 @@ def source_types() -> Registry[type[SourceType]]:
     return SOURCE_TYPES
 
 
-def source_type(name: str, run: Runner = inline) -> SourceType:
+def source_type(name: str, run: Runner | None = None) -> SourceType:
     return SOURCE_TYPES[name](run)

@@ -15,19 +15,21 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from pydantic import Field, field_validator
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from monitor.dates import parse_date
-from monitor.fetch import Fetcher, FetchError
-from monitor.guard import guard_for
 from monitor.items import Collected, Item, SourceState
 from monitor.sources.base import SourceConfig, SourceError, SourceType, fetch_source, register
 from monitor.sources.rss import parse_feed
 from monitor.text import node_text, parse_html
 from monitor.urls import canonical_url
+
+if TYPE_CHECKING:
+    from monitor.fetch import Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,9 @@ class PageSource(SourceType):
     options = PageOptions
 
     async def collect(self, source: SourceConfig, fetcher: Fetcher, state: SourceState) -> Collected:
+        from monitor.fetch import FetchError  # loaded with the client (monitor/sources/base.py)
+        from monitor.guard import guard_for
+
         assert isinstance(source, PageOptions)
         fetched = await fetch_source(source, fetcher, state)
         if isinstance(fetched, Collected):

@@ -9,13 +9,16 @@ import re
 from xml.etree import ElementTree
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from monitor import encoding
-from monitor.fetch import Fetcher
 from monitor.items import Collected, Item, SourceState
 from monitor.sources.base import SourceConfig, SourceError, SourceType, fetch_source, register
 from monitor.text import html_to_text, truncate_at_word
+
+if TYPE_CHECKING:
+    from monitor.fetch import Fetcher
 
 _XML_DECL_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])[^"']*(["'])""", re.IGNORECASE)
 _ITEM_END = re.compile(rb"</(?:[A-Za-z0-9_]+:)?(?:item|entry)\s*>", re.IGNORECASE)

@@ -8,20 +8,20 @@ URLs were found in fetched content.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-
 from monitor.dates import parse_date
-from monitor.fetch import Fetcher, FetchError
-from monitor.guard import guard_for
 from monitor.items import Collected, Item, SourceState
 from monitor.sources.base import SourceConfig, SourceError, SourceType, fetch_source, register
+
+if TYPE_CHECKING:
+    from monitor.fetch import Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,11 @@ class SitemapSource(SourceType):
 
     async def _children(self, index: Sitemap, source: SitemapOptions,
                         fetcher: Fetcher) -> tuple[list[Entry], str | None]:
+        import asyncio  # loaded with the client (monitor/sources/base.py)
+
+        from monitor.fetch import FetchError
+        from monitor.guard import guard_for
+
         children = newest(index.entries)[:source.max_sitemaps]
         guard = guard_for(source.allow_private)
 

@@ -10,18 +10,19 @@ service notices such as "channel photo updated") are skipped.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from pydantic import field_validator
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-
 from monitor.dates import parse_date
-from monitor.fetch import Fetcher
 from monitor.items import Collected, Item, SourceState
 from monitor.sources.base import SourceConfig, SourceError, SourceType, fetch_source, register
 from monitor.text import html_to_text, node_text, parse_html, truncate_at_word
+
+if TYPE_CHECKING:
+    from monitor.fetch import Fetcher
 
 _TELEGRAM_HOSTS = ("t.me", "www.t.me", "telegram.me", "www.telegram.me")
 _CHANNEL = re.compile(r"^/(?:s/)?([A-Za-z0-9_]{4,64})/?$")
