@@ -35,7 +35,7 @@ import numpy as np
 NUM_PERM = 128
 # The MinHash is datasketch 2's default ("affine32", seed 1), value for value: stored signatures
 # were made by it, and tests/test_dedup_minhash.py holds the two equal. Computed here because
-# datasketch loads scipy (~0.2 s and ~30 MB in every process that groups stories) for its LSH,
+# datasketch loads scipy (~0.5 s and ~55 MB in every process that groups stories) for its LSH,
 # which this module does not use.
 SEED = 1
 SHINGLE = 3
