@@ -752,7 +752,16 @@ def _check_references(digests, alerts, channels: set[str], topics: set[str], tag
                                                 _dotted(loc + (key, position))))
 
 
+# libyaml's parser composes the same nodes, marks included, ~13x faster (a 200-source file: 4 ms, not
+# 50). A file it refuses is read again by PyYAML's own, whose messages are the ones explained below.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _compose(text: str, path: Path) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        pass
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:

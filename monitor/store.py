@@ -37,6 +37,11 @@ if TYPE_CHECKING:
 __all__ = ["MIGRATIONS", "Batch", "Store", "StoreError", "StoredItem"]
 
 
+_INSERT_ITEM = """INSERT INTO items (id, key, url_key, url, guid, source, title, summary, content, author, published,
+                     first_seen, content_hash, lang, canonical, story_id, signature, feed_hash)
+                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
 @dataclass(frozen=True)
 class StoredItem:
     id: int
@@ -352,7 +357,7 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
             pending = items if isinstance(items, Mapping) else {item.key(source): item for item in items}
             known = self.known_keys(pending)
             next_id = (self.db.execute("SELECT max(id) FROM items").fetchone()[0] or 0) + 1
-            match_rows = []
+            match_rows, ungrouped, seen = [], [], utc_iso(at)
             for key, item in pending.items():
                 if key in known:
                     continue
@@ -361,21 +366,22 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
                 grouped = story_for and not item.revision and (group_unmatched or key in matches)
                 story_id, signature = story_for(item, item_id) if grouped else (None, None)
                 story_id = story_id or item_id
-                # Each item is written before the next one is judged, with its LSH bands: the story
-                # index over this store (dedup.load_index) finds it by them, a copy in the same poll too.
-                self.db.execute(
-                    """INSERT INTO items (id, key, url_key, url, guid, source, title, summary, content, author,
-                           published, first_seen, content_hash, lang, canonical, story_id, signature, feed_hash)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    [item_id, key, item.url_key(source), item.url, item.guid, source, item.title, item.summary,
-                     item.content, item.author, utc_iso(item.published), utc_iso(at), item.content_hash, item.lang,
-                     item.canonical, story_id, signature, item.feed_hash or None])
-                if signature:
-                    self.db.conn.executemany("INSERT INTO story_bands (band_key, seen, item_id) VALUES (?, ?, ?)",
-                                             band_rows(item_id, signature, at))
+                row = (item_id, key, item.url_key(source), item.url, item.guid, source, item.title, item.summary,
+                       item.content, item.author, utc_iso(item.published), seen, item.content_hash, item.lang,
+                       item.canonical, story_id, signature, item.feed_hash or None)
+                if grouped:
+                    # Written before the next item is judged, with its LSH bands: the story index over
+                    # this store (dedup.load_index) finds it by them, a copy in the same poll too.
+                    self.db.execute(_INSERT_ITEM, row)
+                    if signature:
+                        self.db.conn.executemany("INSERT INTO story_bands (band_key, seen, item_id) VALUES (?, ?, ?)",
+                                                 band_rows(item_id, signature, at))
+                else:
+                    ungrouped.append(row)  # no story lookup reads it (it has no signature): written below, at once
                 new.append(StoredItem(item_id, key, source, item, story_id))
                 match_rows += [(item_id, match.topic, json.dumps(match.terms, ensure_ascii=False), match.snippet,
-                                utc_iso(at)) for match in matches.get(key, ())]
+                                seen) for match in matches.get(key, ())]
+            self.db.conn.executemany(_INSERT_ITEM, ungrouped)
             self.db.conn.executemany(
                 "INSERT OR IGNORE INTO matches (item_id, topic, terms, snippet, matched_at) VALUES (?, ?, ?, ?, ?)",
                 match_rows)
