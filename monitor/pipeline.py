@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from monitor.article import Pages, complete_items
 from monitor.clock import Clock, utc_now
@@ -26,8 +27,10 @@ from monitor.items import Item, Match, PollReport
 from monitor.offload import JUDGE, DocumentTimeout, Runner, inline
 from monitor.sources import SourceConfig, SourceError, source_type
 from monitor.store import Store, StoreError
-from monitor.judge import judge_batch
-from monitor.topics import Classification, LazyMatcher, Matcher
+from monitor.topics.lazy import LazyMatcher
+
+if TYPE_CHECKING:  # the matcher is loaded by the first new item (monitor/topics/lazy.py)
+    from monitor.topics import Classification, Matcher
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +130,8 @@ class Pipeline:
             return fresh, {}, {}
         items = list(fresh.values())
         if self.stories is not None and self._in_workers():
+            from monitor.judge import judge_batch
+
             judged = await self.offload(judge_batch, self.matcher.spec,
                                         [(item.title, item.summary, item.content) for item in items], stage=JUDGE)
             signed = {(item.title, item.summary, item.content): blob

@@ -109,3 +109,18 @@ def test_check_and_sources_list_load_no_library_only_a_poll_needs(tmp_path, serv
                 f"print('loaded:', *[m for m in {heavy!r} if m in sys.modules])")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         assert out.splitlines()[-1] == "loaded:", verb
+
+
+def test_a_poll_that_brings_nothing_new_loads_neither_the_matcher_nor_numpy(tmp_path, server):
+    """Most polls of a running service find every feed unchanged: they fetch and remember, and
+    need neither the matcher (nor its topics compiled), the story index's numpy, the extractor nor
+    a document worker."""
+    path = config_file(tmp_path, server)
+    assert CliRunner().invoke(cli, ["--config", path, "poll"]).exit_code == 0
+    heavy = ("numpy", "monitor.topics.match", "monitor.judge", "trafilatura")
+    code = (f"import sys\nfrom monitor.cli import main\ntry:\n    main(['--config', {path!r}, 'poll'])\n"
+            f"except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+            f"print('loaded:', *[m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "0 new items" in out
+    assert out.splitlines()[-1] == "loaded:"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .shipped import default_topic_names
 
 _WHERE = {  # name → the module of this package that defines it
-    "Classification": "match", "LazyMatcher": "match", "Matcher": "match", "Topic": "match",
+    "Classification": "match", "LazyMatcher": "lazy", "Matcher": "match", "Topic": "match",
     "TopicOptions": "match", "build_matcher": "match", "classify_jsonl": "match", "compile_topic": "match",
     "default_topics": "match", "load_topic_file": "match", "strip_comments": "match",
     "TopicSyntaxError": "query",
@@ -22,8 +22,9 @@ _WHERE = {  # name → the module of this package that defines it
 if TYPE_CHECKING:
     from monitor.lang import detect_language
 
-    from .match import (Classification, LazyMatcher, Matcher, Topic, TopicOptions, build_matcher, classify_jsonl,
-                        compile_topic, default_topics, load_topic_file, strip_comments)
+    from .lazy import LazyMatcher
+    from .match import (Classification, Matcher, Topic, TopicOptions, build_matcher, classify_jsonl, compile_topic,
+                        default_topics, load_topic_file, strip_comments)
     from .query import TopicSyntaxError
 
 

@@ -21,6 +21,7 @@ from monitor.lang import detect_language
 from .morphology import DEFAULT_BACKEND, Backend
 from .normalize import TOKEN_RE, clean_display, normalize_tokens, squash_spaces
 from .compiled import Evaluator
+from .lazy import TopicsSpec
 from .screen import PASSED_UNMIXED, REJECTED, Screen
 from .shipped import DEFAULT_TOPIC_FILES
 from .query import (TITLE_GAP, Doc, LeafIndex, Memo, Node, Or, Phrase, Term,
@@ -437,18 +438,11 @@ def build_matcher(overrides: Mapping[str, TopicOptions] | None = None) -> Matche
     return Matcher(list(topics.values()))
 
 
-# A topics configuration as plain data, (name, query, languages, exclude) per override: what a
-# worker process is sent to build the same matcher (monitor/offload.py).
-TopicsSpec = tuple[tuple[str, str, tuple[str, ...] | None, str | None], ...]
 _WORKER_MATCHERS: dict[TopicsSpec, Matcher] = {}   # in a worker process (monitor/offload.py) only
 
 
-def topics_spec(overrides: Mapping[str, TopicOptions] | None) -> TopicsSpec:
-    return tuple((name, o.query, tuple(o.languages) if o.languages else None, o.exclude)
-                 for name, o in sorted((overrides or {}).items()))
-
-
-def _build(spec: TopicsSpec) -> Matcher:
+def build_from_spec(spec: TopicsSpec) -> Matcher:
+    """build_matcher() of a configuration sent as plain data (monitor/topics/lazy.py)."""
     return build_matcher({name: _Options(query, list(langs) if langs else None, exclude)
                           for name, query, langs, exclude in spec})
 
@@ -456,7 +450,7 @@ def _build(spec: TopicsSpec) -> Matcher:
 def matcher_for(spec: TopicsSpec) -> Matcher:
     """In a worker process: the matcher of this configuration, compiled once per worker."""
     if spec not in _WORKER_MATCHERS:
-        _WORKER_MATCHERS[spec] = _build(spec)
+        _WORKER_MATCHERS[spec] = build_from_spec(spec)
     return _WORKER_MATCHERS[spec]
 
 
@@ -471,25 +465,3 @@ class _Options:
     query: str
     languages: list[str] | None
     exclude: str | None
-
-
-class LazyMatcher:
-    """build_matcher(overrides), compiled on first use: compiling the shipped topic takes about a
-    second (inflected forms), which a poll that brings nothing new never needs. classify_all()
-    may run in a worker process (`run`, monitor/offload.py), where the topics compile once."""
-
-    def __init__(self, overrides: Mapping[str, TopicOptions] | None = None):
-        self.spec = topics_spec(overrides)
-        self._matcher: Matcher | None = None
-
-    @property
-    def matcher(self) -> Matcher:
-        if self._matcher is None:
-            self._matcher = _build(self.spec)
-        return self._matcher
-
-    def classify(self, title: str, text: str, *, language: bool = True) -> Classification:
-        return self.matcher.classify(title, text, language=language)
-
-    async def classify_all(self, texts: list[tuple[str, str]], run) -> list[Classification]:
-        return await run(classify_batch, self.spec, texts)
