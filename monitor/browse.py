@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from monitor.search import ListedStory, SearchQuery, StorySelection, Term, parse_search
 
 if TYPE_CHECKING:
-    import sqlite_utils
+    from monitor.dbfile import Database
 
 # How a story sorts: its lead's date (published, else first seen), then its id.
 _DAY = "coalesce(i.published, i.first_seen)"
@@ -39,9 +39,9 @@ def fts_query(text: str) -> str | None:
 
 
 class BrowseQueries:
-    """Needs `self.db` (sqlite_utils.Database), as Store has it."""
+    """Needs `self.db` (monitor.dbfile.Database), as Store has it."""
 
-    db: sqlite_utils.Database
+    db: Database
 
     def tune_for_reads(self, cache_mb: int, mmap_mb: int) -> None:
         """A connection that reads far more than it writes (the web's): the story list visits

@@ -23,7 +23,7 @@ from monitor.clock import from_iso, utc_iso
 from monitor.secrets import redact
 
 if TYPE_CHECKING:
-    import sqlite_utils
+    from monitor.dbfile import Database
 
 CLAIM_SECONDS = 600   # a capture that has not finished by then (its process died) may be tried again
 
@@ -130,9 +130,9 @@ def recheck_updates(state: EvidenceState | None, first_captured: str | None, at:
 
 
 class EvidenceQueries:
-    """Needs `self.db` (sqlite_utils.Database) and `self.transaction()`, as Store has them."""
+    """Needs `self.db` (monitor.dbfile.Database) and `self.transaction()`, as Store has them."""
 
-    db: sqlite_utils.Database
+    db: Database
 
     # --- what to capture --------------------------------------------------------------------------
 

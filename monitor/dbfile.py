@@ -10,13 +10,10 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
-import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import quote
-
-if TYPE_CHECKING:
-    import sqlite_utils
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -37,20 +34,25 @@ class StoreError(Exception):
         super().__init__(f"database {path} {problem}" + (f": {advice}" if advice else ""))
 
 
-def sqlite_utils_database(conn: sqlite3.Connection) -> sqlite_utils.Database:
-    """`conn` as a sqlite_utils.Database. sqlite-utils imports numpy, when it is installed, only to
-    type numpy values it is given; we give it none, and numpy costs a read-only command such as
-    `monitor sources list` a quarter of its start. So numpy is hidden while sqlite-utils loads,
-    unless something loaded it already (the dedup stage imports it for itself when it runs)."""
-    if "sqlite_utils" not in sys.modules and "numpy" not in sys.modules:
-        sys.modules["numpy"] = None  # type: ignore[assignment]  # "import numpy" raises ImportError
-        try:
-            import sqlite_utils
-        finally:
-            del sys.modules["numpy"]
-    import sqlite_utils
+class Database:
+    """The store's connection with the two calls it makes of it: execute() and query() (rows as
+    dicts), and the connection itself as .conn, as sqlite-utils' Database gave them. The
+    connection is in autocommit mode (isolation_level=None) and the store opens its transactions
+    itself. sqlite-utils also wrapped every query in a savepoint, and importing it (pluggy, its
+    plugin scan, numpy when installed) cost a read-only command such as `monitor sources list` a
+    fifth of its start."""
 
-    return sqlite_utils.Database(conn)
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        conn.execute("PRAGMA recursive_triggers=on")  # as sqlite-utils set it: the schema's triggers were written under it
+
+    def execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] | None = None) -> sqlite3.Cursor:
+        return self.conn.execute(sql) if parameters is None else self.conn.execute(sql, parameters)
+
+    def query(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        cursor = self.execute(sql, parameters)
+        keys = [column[0] for column in cursor.description]
+        return (dict(zip(keys, row)) for row in cursor)
 
 
 def sqlite_uri(path: Path, **params: str) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from monitor.clock import from_iso, utc_iso
 
 if TYPE_CHECKING:
-    import sqlite_utils
+    from monitor.dbfile import Database
 
 LABELS = ("relevant", "not_relevant")
 ORIGINS = ("cli", "web")
@@ -64,9 +64,9 @@ class LabelledItem:
 
 
 class LabelQueries:
-    """Needs `self.db` (sqlite_utils.Database) and `self.transaction()`, as Store has them."""
+    """Needs `self.db` (monitor.dbfile.Database) and `self.transaction()`, as Store has them."""
 
-    db: sqlite_utils.Database
+    db: Database
 
     def set_label(self, item_id: int, label: str, at: datetime, *, note: str = "",
                   labelled_by: str = "cli") -> Label:

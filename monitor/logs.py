@@ -24,7 +24,7 @@ _EXCEPTIONS = logging.Formatter()  # formats a traceback as every handler would
 
 # Libraries that speak at INFO or DEBUG about every request or job: warnings only, unless -vvv.
 NOISY = ("httpx", "httpcore", "hpack", "h11", "h2", "apscheduler", "pymorphy3", "apprise", "mail.log",
-         "asyncio", "charset_normalizer", "urllib3", "filelock", "sqlite_utils")
+         "asyncio", "charset_normalizer", "urllib3", "filelock")
 # The extractor reports every page it finds thin at WARNING: not news for a user (errors only, unless -vvv).
 CHATTY = ("trafilatura", "htmldate", "courlan", "justext")
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(message)s"

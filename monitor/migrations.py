@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import sqlite_utils
+    from monitor.dbfile import Database
 
 
-def _v1(db: sqlite_utils.Database) -> None:
+def _v1(db: Database) -> None:
     db.execute("""
         CREATE TABLE sources (
             name TEXT PRIMARY KEY,
@@ -45,7 +45,7 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_content_hash ON items(content_hash)")
 
 
-def _v2(db: sqlite_utils.Database) -> None:
+def _v2(db: Database) -> None:
     """Topic matches and the outbox: what each channel of each digest has been sent."""
     db.execute("ALTER TABLE items ADD COLUMN lang TEXT NOT NULL DEFAULT ''")
     db.execute("ALTER TABLE items ADD COLUMN canonical TEXT NOT NULL DEFAULT ''")
@@ -93,7 +93,7 @@ def _v2(db: sqlite_utils.Database) -> None:
         )""")
 
 
-def _v3(db: sqlite_utils.Database) -> None:
+def _v3(db: Database) -> None:
     """Stories: copies of one article share story_id (the id of the story's first item)."""
     db.execute("ALTER TABLE items ADD COLUMN url_key TEXT")
     db.execute("ALTER TABLE items ADD COLUMN story_id INTEGER")
@@ -103,25 +103,25 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_story ON items(story_id)")
 
 
-def _v4(db: sqlite_utils.Database) -> None:
+def _v4(db: Database) -> None:
     """What the feed said of each item, to notice edits (sources with notify_updates)."""
     db.execute("ALTER TABLE items ADD COLUMN feed_hash TEXT")
 
 
-def _v5(db: sqlite_utils.Database) -> None:
+def _v5(db: Database) -> None:
     """Exact copies are found by the in-memory story index: the content_hash index only cost
     every insert a page write."""
     db.execute("DROP INDEX IF EXISTS items_content_hash")
 
 
-def _v6(db: sqlite_utils.Database) -> None:
+def _v6(db: Database) -> None:
     """A batch is claimed before it is sent: status 'sending' (besides pending | delivered), by
     one owner (a token per dispatcher and claim), until its lease expires. Nothing is claimed yet."""
     db.execute("ALTER TABLE batches ADD COLUMN owner TEXT")
     db.execute("ALTER TABLE batches ADD COLUMN lease_until TEXT")
 
 
-def _v7(db: sqlite_utils.Database) -> None:
+def _v7(db: Database) -> None:
     """Evidence (monitor/evidence/): captures of matched pages in WARC files, each matched item's
     capture and recheck state, an append-only custody log, and the WARC files' seals. Items
     matched before this migration are 'not_captured': upgrading does not fetch them all at once."""
@@ -190,7 +190,7 @@ def _v7(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO evidence (item_id, state) SELECT DISTINCT item_id, 'not_captured' FROM matches")
 
 
-def _v8(db: sqlite_utils.Database) -> None:
+def _v8(db: Database) -> None:
     """Full-text search (the web interface's ?q=): an FTS5 index over items' title, summary and main
     text, folding case and diacritics (Latin and Cyrillic alike). It keeps no copy of the text
     (external content: items is the content table) and is kept up to date by triggers, so no
@@ -215,7 +215,7 @@ def _v8(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO items_fts (items_fts) VALUES ('rebuild')")
 
 
-def _v9(db: sqlite_utils.Database) -> None:
+def _v9(db: Database) -> None:
     """The user's labels (monitor/labels.py): one per item, relevant or not_relevant, with a note,
     when and from where (the CLI's `monitor label`, or the web interface). A story one of whose
     items is labelled not_relevant is never put in a digest; the labels export as a regression set."""
@@ -230,7 +230,7 @@ def _v9(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX labels_label ON labels(label)")
 
 
-def _v10(db: sqlite_utils.Database) -> None:
+def _v10(db: Database) -> None:
     """The story index in SQLite (monitor/dedup.py), no longer rebuilt in memory at start: the LSH
     band keys of every grouped item (one with a MinHash signature), queried per article. Ordered
     by (band key, seen), so a query reads a key's rows within the window only; seen is the item's
@@ -265,7 +265,7 @@ def _v10(db: sqlite_utils.Database) -> None:
         last = rows[-1][0]
 
 
-def _v11(db: sqlite_utils.Database) -> None:
+def _v11(db: Database) -> None:
     """The search index holds matched items only. The web interface searches stories (matched
     items), and indexing every item as it was stored cost four fifths of storing it (most items
     match nothing: 180 of 220 us an item). The index's content is now the view matched_items, so
@@ -305,5 +305,5 @@ def _v11(db: sqlite_utils.Database) -> None:
 
 
 # Append only: a migration that has shipped is never edited, the next one fixes it.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10,
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10,
                                                                _v11]

@@ -21,7 +21,7 @@ from monitor.clock import from_iso, utc_iso
 from monitor.secrets import redact
 
 if TYPE_CHECKING:
-    import sqlite_utils
+    from monitor.dbfile import Database
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,9 @@ class Batch:
 
 
 class OutboxQueries:
-    """Needs `self.db` (sqlite_utils.Database) and `self.transaction()`, as Store has them."""
+    """Needs `self.db` (monitor.dbfile.Database) and `self.transaction()`, as Store has them."""
 
-    db: sqlite_utils.Database
+    db: Database
     def unclaimed_item_ids(self, digest: str, channel: str, *, sources: Iterable[str] | None = None,
                            topics: Iterable[str] | None = None, item_ids: Iterable[int] | None = None,
                            matched_since: datetime | None = None) -> list[int]:

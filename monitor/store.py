@@ -16,12 +16,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from monitor.clock import from_iso, utc_iso
-from monitor.dbfile import (CORRUPT, RESTORE, StoreError, check_creatable, check_header, check_location,
+from monitor.dbfile import (CORRUPT, RESTORE, Database, StoreError, check_creatable, check_header, check_location,
                             check_writable, explain, is_database_fault, make_directory, read_only_reason, sqlite_uri,
-                            sqlite_utils_database, unreadable_wal)
+                            unreadable_wal)
 from monitor.browse import BrowseQueries
 from monitor.captures import EvidenceQueries
 from monitor.items import Item, Match, SourceHealth, SourceState, Story
@@ -31,8 +30,6 @@ from monitor.outbox import Batch, OutboxQueries
 from monitor.secrets import redact
 from monitor.text import truncate_at_word
 
-if TYPE_CHECKING:
-    import sqlite_utils
 
 __all__ = ["MIGRATIONS", "Batch", "Store", "StoreError", "StoredItem"]
 
@@ -69,7 +66,7 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
         self.read_only = read_only
         # Set for a read-only open of a database with an older schema: what the reader is told.
         self.upgrade_note: str | None = None
-        self.db: sqlite_utils.Database | None = None
+        self.db: Database | None = None
         try:
             if str(path) == ":memory:":
                 self._connect(":memory:")
@@ -127,7 +124,7 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
 
     def _connect(self, target: str, *, uri: bool = False) -> None:
         conn = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False, uri=uri)
-        self.db = sqlite_utils_database(conn)
+        self.db = Database(conn)
         if self.read_only:
             self.db.execute("PRAGMA query_only=ON")
             self.db.execute("PRAGMA user_version").fetchone()  # opens the file now: its errors are raised here

@@ -88,7 +88,7 @@ def test_help_loads_no_library_the_verbs_need():
     """`monitor --help` imports no verb's module: not the configuration's models (pydantic), the
     HTTP client, the feed parser or the store."""
     code = ("import sys\nfrom monitor.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "heavy = ('pydantic', 'httpx', 'feedparser', 'sqlite_utils', 'monitor.config', 'monitor.topics')\n"
+            "heavy = ('pydantic', 'httpx', 'feedparser', 'monitor.store', 'monitor.config', 'monitor.topics')\n"
             "print('loaded:', *[m for m in heavy if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "loaded:"

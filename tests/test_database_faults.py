@@ -16,10 +16,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 from click.testing import CliRunner
 
 from monitor.cli import cli
+from monitor.dbfile import Database
 from monitor.migrations import MIGRATIONS
 from monitor.store import Store, StoreError
 from tests.conftest import fixture_bytes
@@ -182,7 +182,7 @@ def test_an_older_schema_is_read_as_is_and_upgraded_by_the_next_write(tmp_path, 
     db.parent.mkdir()  # a first-release database: schema version 1 only
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    MIGRATIONS[0](sqlite_utils.Database(conn))
+    MIGRATIONS[0](Database(conn))
     conn.execute("PRAGMA user_version = 1")
     conn.close()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,9 +16,9 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import sqlite_utils
 
 from monitor.clock import utc_now
+from monitor.dbfile import Database
 from monitor.delivery import LEASE, Dispatcher, owner_gone, process_identity
 from monitor.fetch import Fetcher
 from monitor.migrations import MIGRATIONS
@@ -381,14 +382,14 @@ def test_a_delivery_cancelled_at_shutdown_gives_its_claim_back(tmp_path):
 
 def test_a_database_from_before_claims_is_migrated_and_its_pending_batch_sent(tmp_path):
     path = tmp_path / "old.db"
-    db = sqlite_utils.Database(path)
+    db = Database(sqlite3.connect(path, isolation_level=None))
     for migration in MIGRATIONS[:5]:
         migration(db)
     db.execute("PRAGMA user_version = 5")
     db.execute("""INSERT INTO batches (id, digest, channel, kind, scheduled_for, created_at, next_attempt_at)
                   VALUES ('old', 'daily', 'hook', 'digest', ?, ?, ?)""", [T0.isoformat()] * 3)
     db.conn.commit()
-    db.close()
+    db.conn.close()
     config = digest_config(tmp_path, "http://127.0.0.1:9/unused")
     store = Store(path)
     try:

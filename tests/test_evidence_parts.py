@@ -12,10 +12,10 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import sqlite_utils
 from warcio.archiveiterator import ArchiveIterator
 
 from monitor.config import ConfigError, parse_config
+from monitor.dbfile import Database
 from monitor.evidence.capture import Evidence, capture_url
 from monitor.evidence.export import Selection, render_csv, stories
 from monitor.options.evidence import EvidenceSettings
@@ -173,7 +173,7 @@ def test_export_selects_by_source_topic_and_time_and_neutralises_formulas(tmp_pa
 def test_items_matched_before_the_upgrade_are_not_all_fetched_at_once(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    db = sqlite_utils.Database(conn)
+    db = Database(conn)
     for migration in MIGRATIONS[:6]:
         migration(db)
     db.execute("PRAGMA user_version = 6")

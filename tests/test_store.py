@@ -38,11 +38,11 @@ def test_the_earliest_published_copy_leads_its_story(tmp_path):
 def test_a_populated_schema_1_database_is_upgraded_through_every_migration(tmp_path):
     import sqlite3
 
-    import sqlite_utils
+    from monitor.dbfile import Database
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    MIGRATIONS[0](sqlite_utils.Database(conn))
+    MIGRATIONS[0](Database(conn))
     conn.execute("PRAGMA user_version = 1")
     conn.execute("INSERT INTO sources (name, etag, last_status, items_total) VALUES ('Ledger', '\"v1\"', 'ok', 2)")
     for n in (1, 2):

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
-import sqlite_utils
 
+from monitor.dbfile import Database
 from monitor.dedup import (NUM_PERM, band_keys, load_index, seen_second, signature, signature_bytes,
                            story_assigner)
 from monitor.items import Item, Match
@@ -155,7 +155,7 @@ def test_migration_10_writes_the_bands_of_the_signatures_already_stored(tmp_path
     path = tmp_path / "v9.db"
     conn = sqlite3.connect(path, isolation_level=None)
     for migration in MIGRATIONS[:9]:
-        migration(sqlite_utils.Database(conn))
+        migration(Database(conn))
     conn.execute("PRAGMA user_version = 9")
     rng = random.Random(7)
     recent, old, without_facts = text(rng), text(rng), text(rng)

@@ -9,8 +9,8 @@ import sqlite3
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-import sqlite_utils
 
+from monitor.dbfile import Database
 from monitor.items import Item, Match
 from monitor.postgres import open_database
 from monitor.migrations import MIGRATIONS
@@ -125,7 +125,7 @@ def test_the_index_follows_inserts_updates_and_deletes(store):
 
 def test_the_migration_indexes_the_items_stored_before_it(tmp_path):
     path = tmp_path / "monitor.db"
-    db = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
+    db = Database(sqlite3.connect(path, isolation_level=None))
     for migration in MIGRATIONS[:7]:
         migration(db)
     db.execute("PRAGMA user_version = 7")
