@@ -56,14 +56,15 @@ async def complete_items(items: list[Item], source: SourceConfig, fetcher: Fetch
                          run: Runner = inline, pages: Pages | None = None, now: Clock = utc_now) -> list[Item]:
     """The items, in order, with full text where the policy asks for it (pages fetched concurrently;
     `run` runs the extraction, monitor.offload). Each page read is put in `pages`, if given."""
+    wanted = [n for n, item in enumerate(items) if needs_article(item, source.fetch_article)]
+    completed = list(items)
+    if not wanted:  # a feed with full text: no task per item
+        return completed
     guard = guard_for(source.allow_private)
-
-    async def complete(item: Item) -> Item:
-        if not needs_article(item, source.fetch_article):
-            return item
-        return await _with_article(item, source, fetcher, guard, run, pages, now)
-
-    return list(await asyncio.gather(*(complete(item) for item in items)))
+    read = await asyncio.gather(*(_with_article(items[n], source, fetcher, guard, run, pages, now) for n in wanted))
+    for n, item in zip(wanted, read):
+        completed[n] = item
+    return completed
 
 
 async def _with_article(item: Item, source: SourceConfig, fetcher: Fetcher, guard: Guard | None,
