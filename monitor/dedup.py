@@ -184,6 +184,7 @@ def _fact_hash(fact: str) -> int:
 def _pack_facts(keyed: set[tuple[str, str]], every: set[str]) -> bytes:
     """uint64 count, then (context hash, fact hash) pairs, then the hashes of every name."""
     import numpy as np
+
     pairs = sorted((_hash(context), _fact_hash(fact)) for context, fact in keyed)[:MAX_FACTS]
     names = sorted({_fact_hash(fact) for fact in every if fact.startswith("w:")})[:MAX_FACTS]
     if not pairs:
@@ -194,6 +195,7 @@ def _pack_facts(keyed: set[tuple[str, str]], every: set[str]) -> bytes:
 
 def _unpack_facts(blob: bytes) -> tuple[dict[int, set[int]], set[int]]:
     import numpy as np
+
     if not blob:
         return {}, set()
     values = np.frombuffer(blob, dtype="<u8")
@@ -248,6 +250,7 @@ def _permutations() -> tuple[np.ndarray, np.ndarray]:
     """NUM_PERM affine maps h → a·h + b (mod 2^32), a odd so each is a bijection: (a, b) as uint32,
     drawn from numpy's legacy generator seeded with SEED, as datasketch draws them."""
     import numpy as np
+
     draw = np.random.RandomState(SEED)
     a = draw.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
     b = draw.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
@@ -257,6 +260,7 @@ def _permutations() -> tuple[np.ndarray, np.ndarray]:
 def _fmix32(h: np.ndarray) -> np.ndarray:
     """MurmurHash3's 32-bit finalizer, a bijection that spreads the input hashes before the maps."""
     import numpy as np
+
     h = h ^ (h >> np.uint32(16))
     h = h * np.uint32(0x85EBCA6B)
     h = h ^ (h >> np.uint32(13))
@@ -268,6 +272,7 @@ def minhash(grams: Iterable[bytes]) -> np.ndarray:
     """The MinHash of a set of shingles: for each map, the least image of their 32-bit hashes (the
     first four bytes of SHA-1, little-endian); uint32[NUM_PERM], all 2^32-1 for no shingles."""
     import numpy as np
+
     hashes = np.frombuffer(b"".join(hashlib.sha1(gram).digest()[:4] for gram in grams), dtype="<u4")
     if not len(hashes):
         return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
@@ -292,6 +297,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 def _mix(x: np.ndarray) -> np.ndarray:
     """splitmix64's finalizer, elementwise: a bijection of uint64 (array arithmetic wraps)."""
     import numpy as np
+
     x = (x ^ (x >> np.uint64(30))) * np.uint64(_MIX[0])
     x = (x ^ (x >> np.uint64(27))) * np.uint64(_MIX[1])
     return x ^ (x >> np.uint64(31))
@@ -300,6 +306,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
 def band_key_matrix(minhashes: np.ndarray) -> np.ndarray:
     """The band keys of n MinHashes (uint64[n, NUM_PERM]), as int64[n, bands]."""
     import numpy as np
+
     bands, rows = LSH_BANDS
     values = np.ascontiguousarray(minhashes, dtype=np.uint64)[:, :bands * rows].reshape(-1, bands, rows)
     keys = np.broadcast_to(_mix(np.arange(bands, dtype=np.uint64) + np.uint64(_BAND_SEED)), values.shape[:2])
@@ -324,6 +331,7 @@ def band_rows(item_id: int, blob: bytes | None, seen: datetime) -> list[tuple[in
     """story_bands rows (band key, seen second, item id) of an item stored with this signature blob;
     none without a MinHash (b"": a text too short for one, grouped with its exact copies only)."""
     import numpy as np
+
     if not blob or len(blob) < NUM_PERM * 8:
         return []
     second = seen_second(seen)
@@ -367,6 +375,7 @@ class StoryIndex:
     def find(self, sig: Signature | None, content_hash: str, now: datetime) -> int | None:
         """The story id of an exact or near copy seen within the window, or None."""
         import numpy as np
+
         self._now = now
         cutoff = now - self.window
         self._items.expire(cutoff)
@@ -442,6 +451,7 @@ class _MemoryItems:
 
     def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray]:
         import numpy as np
+
         found: set[int] = set()
         for key in keys:
             found.update(self.bands.get(key, ()))
@@ -520,6 +530,7 @@ class _StoredItems:
 
     def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray]:
         import numpy as np
+
         rows = self.store.band_candidates(keys, cutoff)
         minhashes = np.frombuffer(b"".join(minhash for _, minhash in rows), dtype="<u8").astype(np.uint64)
         return [story for story, _ in rows], minhashes.reshape(-1, NUM_PERM)
@@ -573,6 +584,7 @@ def signature_bytes(sig: Signature | None) -> bytes | None:
 def signature_from_bytes(blob: bytes | None) -> Signature | None:
     """Reads signature_bytes' format; a blob of the MinHash alone (written before facts) has none."""
     import numpy as np
+
     if not blob:
         return None
     size = NUM_PERM * 8

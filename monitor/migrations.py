@@ -305,5 +305,4 @@ def _v11(db: Database) -> None:
 
 
 # Append only: a migration that has shipped is never edited, the next one fixes it.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10,
-                                                               _v11]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
