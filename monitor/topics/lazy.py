@@ -10,17 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from .spec import TopicOptions, topics_spec
+
 if TYPE_CHECKING:
-    from .match import Classification, Matcher, TopicOptions
-
-# A topics configuration as plain data, (name, query, languages, exclude) per override: what a
-# worker process is sent to build the same matcher.
-TopicsSpec = tuple[tuple[str, str, tuple[str, ...] | None, str | None], ...]
-
-
-def topics_spec(overrides: Mapping[str, TopicOptions] | None) -> TopicsSpec:
-    return tuple((name, o.query, tuple(o.languages) if o.languages else None, o.exclude)
-                 for name, o in sorted((overrides or {}).items()))
+    from .match import Classification, Matcher
 
 
 class LazyMatcher:

@@ -14,14 +14,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Protocol
 
 from monitor.lang import detect_language
 
 from .morphology import DEFAULT_BACKEND, Backend
 from .normalize import TOKEN_RE, clean_display, normalize_tokens, squash_spaces
 from .compiled import Evaluator
-from .lazy import TopicsSpec
+from .spec import TopicOptions, TopicsSpec
 from .screen import PASSED_UNMIXED, REJECTED, Screen
 from .shipped import DEFAULT_TOPIC_FILES
 from .query import (TITLE_GAP, Doc, LeafIndex, Memo, Node, Or, Phrase, Term,
@@ -412,14 +411,6 @@ def classify_jsonl(lines: Iterable[str], matcher: Matcher) -> Iterator[str]:
         yield json.dumps({"id": obj.get("id"), "match": c.match, "topics": c.topics,
                           "lang": c.lang, "terms": c.terms, "snippet": c.snippet},
                          ensure_ascii=False)
-
-
-class TopicOptions(Protocol):
-    """A topic as sources.yaml writes it (monitor.config.TopicConfig)."""
-
-    query: str
-    languages: list[str] | None
-    exclude: str | None
 
 
 @functools.cache
