@@ -12,9 +12,6 @@ import codecs
 import re
 from dataclasses import dataclass
 
-from charset_normalizer import from_bytes
-from charset_normalizer.md import mess_ratio
-
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
     (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
@@ -68,6 +65,11 @@ def decode(body: bytes, content_type: str | None = None) -> Decoded | None:
     codec = _codec(declared) if declared else None
     if declared and codec is None:
         return None  # a name Python lacks (VISCII, TCVN, ms-cyrl): feedparser knows more aliases
+    # Only a document that is not UTF-8 gets this far: charset-normalizer is loaded here, not by
+    # every command that reads a parser's module (`monitor check` among them).
+    from charset_normalizer import from_bytes
+    from charset_normalizer.md import mess_ratio
+
     declared_text, declared_mess = None, 1.0
     if codec and codec not in ("utf-8", "ascii"):
         try:

@@ -96,13 +96,13 @@ def test_help_loads_no_library_the_verbs_need():
 
 def test_check_and_sources_list_load_no_library_only_a_poll_needs(tmp_path, server):
     """The two commands a person runs after editing sources.yaml read the configuration and the
-    database only: not numpy (sqlite-utils loads it when it can; the story index needs it), the
-    story index, the matcher, the HTTP client or the feed parser. The database holds what a poll
-    stored, stories included."""
+    database only: not numpy (the story index needs it), the story index, the matcher, the HTTP
+    client, the process pool, the charset detector or the feed parser. The database holds what a
+    poll stored, stories included."""
     path = config_file(tmp_path, server)
     assert CliRunner().invoke(cli, ["--config", path, "poll"]).exit_code == 0
     heavy = ("numpy", "datasketch", "monitor.dedup", "monitor.topics.match", "monitor.fetch", "httpx",
-             "multiprocessing", "feedparser", "trafilatura")
+             "multiprocessing", "charset_normalizer", "feedparser", "trafilatura")
     for verb in (["check"], ["sources", "list"]):
         code = (f"import sys\nfrom monitor.cli import main\ntry:\n    main(['--config', {path!r}, *{verb!r}])\n"
                 f"except SystemExit as exit:\n    assert not exit.code, exit.code\n"
