@@ -12,13 +12,10 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from monitor.search import ListedStory, SearchQuery, StorySelection, Term, parse_search
+from monitor.search import STORY_DAY, ListedStory, SearchQuery, StorySelection, Term, parse_search
 
 if TYPE_CHECKING:
     from monitor.dbfile import Database
-
-# How a story sorts: its lead's date (published, else first seen), then its id.
-_DAY = "coalesce(i.published, i.first_seen)"
 
 
 def fts5_terms(terms: Iterable[Term], joiner: str) -> str:
@@ -60,7 +57,7 @@ class BrowseQueries:
             params["day"], params["story"] = after
         # The matches drive the scan (CROSS JOIN keeps them outer: far fewer rows than items); with
         # min() the only aggregate, SQLite takes i.id from the row where the minimum is reached: the lead.
-        grouped = f"""SELECT i.story_id AS story, i.id AS lead, min({_DAY}) AS day
+        grouped = f"""SELECT i.story_id AS story, i.id AS lead, min({STORY_DAY}) AS day
                       FROM matches m CROSS JOIN items i ON i.id = m.item_id
                       {'WHERE ' + ' AND '.join(where) if where else ''}
                       GROUP BY i.story_id {having}"""
@@ -97,7 +94,7 @@ class BrowseQueries:
         """The story's earliest-published matched copy (None when none of its items matched)."""
         row = self.db.execute(
             f"""SELECT i.id FROM items i JOIN matches m ON m.item_id = i.id WHERE i.story_id = ?
-                ORDER BY {_DAY}, i.id LIMIT 1""", [story_id]).fetchone()
+                ORDER BY {STORY_DAY}, i.id LIMIT 1""", [story_id]).fetchone()
         return row[0] if row else None
 
     def story_copies(self, story_id: int) -> list[dict]:
@@ -145,17 +142,7 @@ class BrowseQueries:
 
 
 def _where(selection: StorySelection) -> tuple[list[str], dict]:
-    where, params = [], {}
-    for column, name in (("m.topic", "topic"), ("i.lang", "lang"), ("i.source", "source")):
-        if getattr(selection, name):
-            where.append(f"{column} = :{name}")
-            params[name] = getattr(selection, name)
-    if selection.since:
-        where.append(f"{_DAY} >= :since")
-        params["since"] = selection.since
-    if selection.before:
-        where.append(f"{_DAY} < :before")
-        params["before"] = selection.before
+    where, params = selection.plain_conditions(lambda name: f":{name}")
     if selection.search is not None:
         wanted = fts5_match(selection.search)
         if wanted:

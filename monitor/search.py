@@ -12,6 +12,7 @@ error. SQLite renders it as an FTS5 MATCH expression (monitor/browse.py), Postgr
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _WORD = re.compile(r'(-?)"([^"]*)"?|(\S+)')
@@ -84,6 +85,27 @@ class StorySelection:
     search: SearchQuery | None = None
     hidden: tuple[int, ...] = ()      # story ids left out
     only: tuple[int, ...] | None = None  # when given, these story ids only
+
+    def plain_conditions(self, mark: Callable[[str], str]) -> tuple[list[str], dict]:
+        """SQL conditions for the filters that are the same on both backends (topic, language,
+        source, dates) on `m` (matches) and `i` (items), with their parameters; `mark(name)` writes
+        a named parameter as the backend wants it (":name" for SQLite, "%(name)s" for PostgreSQL)."""
+        where, params = [], {}
+        for column, name in (("m.topic", "topic"), ("i.lang", "lang"), ("i.source", "source")):
+            if getattr(self, name):
+                where.append(f"{column} = {mark(name)}")
+                params[name] = getattr(self, name)
+        if self.since:
+            where.append(f"{STORY_DAY} >= {mark('since')}")
+            params["since"] = self.since
+        if self.before:
+            where.append(f"{STORY_DAY} < {mark('before')}")
+            params["before"] = self.before
+        return where, params
+
+
+# How a story sorts and is dated: its lead's date (published, else first seen), then its id.
+STORY_DAY = "coalesce(i.published, i.first_seen)"
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from monitor.search import ListedStory, SearchQuery, StorySelection, Term
-
-_DAY = "coalesce(i.published, i.first_seen)"
+from monitor.search import STORY_DAY, ListedStory, SearchQuery, StorySelection, Term
 
 
 def _lexeme(text: str) -> str:
@@ -71,10 +69,10 @@ class PostgresBrowseQueries:
             return [], 0 if count else None
         # A story's lead: its earliest-published matched item meeting the filters (DISTINCT ON
         # keeps the first row of each story in this order).
-        leads = f"""SELECT DISTINCT ON (i.story_id) i.story_id AS story, i.id AS lead, {_DAY} AS day
+        leads = f"""SELECT DISTINCT ON (i.story_id) i.story_id AS story, i.id AS lead, {STORY_DAY} AS day
                     FROM matches m JOIN items i ON i.id = m.item_id
                     {'WHERE ' + ' AND '.join(where) if where else ''}
-                    ORDER BY i.story_id, {_DAY}, i.id"""
+                    ORDER BY i.story_id, {STORY_DAY}, i.id"""
         later = ""
         if after is not None:
             later = "WHERE day < %(day)s OR (day = %(day)s AND story < %(story)s)"
@@ -91,17 +89,7 @@ class PostgresBrowseQueries:
 
     def _story_where(self, selection: StorySelection) -> tuple[list[str] | None, dict]:
         """The listing's conditions on `m` (matches) and `i` (items); None when nothing can match."""
-        where, params = [], {}
-        for column, name in (("m.topic", "topic"), ("i.lang", "lang"), ("i.source", "source")):
-            if getattr(selection, name):
-                where.append(f"{column} = %({name})s")
-                params[name] = getattr(selection, name)
-        if selection.since:
-            where.append(f"{_DAY} >= %(since)s")
-            params["since"] = selection.since
-        if selection.before:
-            where.append(f"{_DAY} < %(before)s")
-            params["before"] = selection.before
+        where, params = selection.plain_conditions(lambda name: f"%({name})s")
         if selection.search is not None:
             queries = self.search_tsquery(selection.search)
             if queries is None:
@@ -144,7 +132,7 @@ class PostgresBrowseQueries:
         """The story's earliest-published matched copy (None when none of its items matched)."""
         return self._value(
             f"""SELECT i.id FROM items i JOIN matches m ON m.item_id = i.id WHERE i.story_id = %s
-                ORDER BY {_DAY}, i.id LIMIT 1""", [story_id])
+                ORDER BY {STORY_DAY}, i.id LIMIT 1""", [story_id])
 
     def story_copies(self, story_id: int) -> list[dict]:
         """Every item of a story, oldest first (as Store.story_copies)."""
