@@ -16,17 +16,10 @@ pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'mo
 from monitor.evidence.verify import verify
 from monitor.items import Item, Match
 from monitor.postgres.store import PostgresStore
-from tests.support.postgres import pg_url, postgres_server  # noqa: F401  (fixtures)
+from tests.support.postgres import pg_url, postgres_server, postgres_store  # noqa: F401  (fixtures)
 
 T0 = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc)
 MATCH = [Match("deported-children", ["deport*"], "**deported**")]
-
-
-@pytest.fixture
-def store(pg_url):  # noqa: F811
-    db = PostgresStore(pg_url)
-    yield db
-    db.close()
 
 
 def matched_items(store: PostgresStore, n: int) -> list[int]:

@@ -13,19 +13,12 @@ pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'mo
 
 from monitor.items import Item, Match  # noqa: E402
 from monitor.postgres.store import PostgresStore  # noqa: E402
-from tests.support.postgres import pg_url, postgres_server, race  # noqa: F401  (fixtures)
+from tests.support.postgres import pg_url, postgres_server, race, postgres_store  # noqa: F401  (fixtures)
 from tests.support.postgres_workers import T0
 
 UTC = timezone.utc
 MATCH = [Match("deported-children", ["deport*"], "**deported**")]
 LEASE = timedelta(minutes=5)
-
-
-@pytest.fixture
-def store(pg_url):  # noqa: F811
-    db = PostgresStore(pg_url)
-    yield db
-    db.close()
 
 
 def stories(store: PostgresStore, n: int, at: datetime = T0 - timedelta(hours=1)) -> list[int]:

@@ -8,9 +8,7 @@ SQLite directly (store.db, sqlite3 errors, EXPLAIN QUERY PLAN) or open the SQLit
 
 from __future__ import annotations
 
-import pytest
-
-from tests.support.postgres import pg_url, postgres_server  # noqa: F401  (fixtures)
+from tests.support.postgres import pg_url, postgres_server, postgres_store  # noqa: F401  (fixtures)
 from tests.test_delivery import (  # noqa: F401  (collected here, on PostgreSQL)
     test_a_channel_bug_fails_that_batch_only,
     test_a_channel_removed_from_the_configuration_keeps_its_batch_waiting,
@@ -43,10 +41,3 @@ from tests.test_story_bands import test_copies_within_one_poll_join_each_other_o
 from tests.test_web_search import test_listing_filters_labels_and_cursors  # noqa: F401
 
 
-@pytest.fixture
-def store(pg_url):  # noqa: F811
-    from monitor.postgres.store import PostgresStore
-
-    db = PostgresStore(pg_url)
-    yield db
-    db.close()

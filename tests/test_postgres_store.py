@@ -21,19 +21,12 @@ from monitor.postgres import is_postgres_url, open_database, redact_url
 from monitor.postgres.migrations import MIGRATIONS
 from monitor.postgres.store import PostgresStore, PostgresStoreError
 from monitor.store import Store
-from tests.support.postgres import pg_url, postgres_server, race  # noqa: F401  (fixtures)
+from tests.support.postgres import pg_url, postgres_server, race, postgres_store  # noqa: F401  (fixtures)
 from tests.test_story_bands import BANDS, near_copy, text
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 MATCH = [Match("deported-children", ["deport*"], "**deported**")]
-
-
-@pytest.fixture
-def store(pg_url):  # noqa: F811
-    db = PostgresStore(pg_url)
-    yield db
-    db.close()
 
 
 def sql(url: str, statement: str, params=None) -> list[tuple]:
@@ -367,7 +360,6 @@ def test_search_folds_case_and_accents_takes_prefixes_and_needs_every_word(store
         plan = "\n".join(row[0] for row in conn.execute(
             "EXPLAIN SELECT id FROM items WHERE monitor_search(title, summary, content) @@ to_tsquery('simple', 'x')"))
     assert "items_search" in plan  # the query's expression is the GIN index's
-
 
 
 def test_a_database_owner_who_is_not_a_superuser_migrates_it_with_accent_folding(postgres_server):  # noqa: F811

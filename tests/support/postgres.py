@@ -218,6 +218,16 @@ def pg_url(postgres_server) -> str:
     drop_database(postgres_server, url)
 
 
+@pytest.fixture(name="store")
+def postgres_store(pg_url):
+    """A PostgresStore on a fresh database (the fixture is named `store`, as the SQLite tests' is)."""
+    from monitor.postgres.store import PostgresStore
+
+    db = PostgresStore(pg_url)
+    yield db
+    db.close()
+
+
 def wait_until(condition, what: str, timeout: float = START_PATIENCE) -> None:
     waiting.wait_until(condition, what, timeout)
 
