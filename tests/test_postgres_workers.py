@@ -162,13 +162,20 @@ sources:
             assert SECRET not in log.read_text(errors="replace")
 
 
+def _daily_source(tmp_path, server, database: str, settings: str = "") -> Path:
+    """A sources.yaml with one daily source (its feed served by `server`), on `database`; `settings`
+    adds lines under settings:."""
+    feed = server.route("/feeds/ledger.xml", Reply(body=(SITE / "ledger-rss2.xml").read_bytes(), headers=FEED))
+    config = tmp_path / "sources.yaml"
+    config.write_text(f"settings:\n  database: {database}\n  fetch: {{retries: 0}}\n{settings}sources:\n"
+                      f"  - {{name: Ledger, type: rss, url: '{feed}', interval: 1d}}\n", encoding="utf-8")
+    return config
+
+
 def test_a_worker_polls_overdue_sources_at_start_and_stops_cleanly_on_sigterm(tmp_path, server, pg_url):  # noqa: F811
     """A daily source's last period began hours ago, past what Procrastinate's periodic deferrer
     catches up (10 minutes): the worker's start polls it anyway, once, and SIGTERM ends it with 0."""
-    feed = server.route("/feeds/ledger.xml", Reply(body=(SITE / "ledger-rss2.xml").read_bytes(), headers=FEED))
-    config = tmp_path / "sources.yaml"
-    config.write_text(f"settings:\n  database: {pg_url}\n  fetch: {{retries: 0}}\nsources:\n"
-                      f"  - {{name: Ledger, type: rss, url: '{feed}', interval: 1d}}\n", encoding="utf-8")
+    config = _daily_source(tmp_path, server, pg_url)
     log = tmp_path / "worker.log"
     process = start_monitor(config, "worker", log)
     try:
@@ -216,11 +223,8 @@ def test_monitor_run_on_postgresql_is_one_worker_with_the_web_interface(tmp_path
 
     from tests.support.server import free_port
 
-    feed = server.route("/feeds/ledger.xml", Reply(body=(SITE / "ledger-rss2.xml").read_bytes(), headers=FEED))
     port = free_port()
-    config = tmp_path / "sources.yaml"
-    config.write_text(f"settings:\n  database: {pg_url}\n  fetch: {{retries: 0}}\n  web: {{listen: '127.0.0.1:{port}'}}\n"
-                      f"sources:\n  - {{name: Ledger, type: rss, url: '{feed}', interval: 1d}}\n", encoding="utf-8")
+    config = _daily_source(tmp_path, server, pg_url, f"  web: {{listen: '127.0.0.1:{port}'}}\n")
     log = tmp_path / "run.log"
     process = start_monitor(config, "run", log)
     try:
