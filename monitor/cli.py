@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Sequence
 
 import click
 
-from monitor.commands import VERBS
+from monitor.commands import VERBS, LazyGroup
 from monitor.commands.context import Context
 from monitor.logs import setup_logging
 
 
-class Verbs(click.Group):
-    """The verbs of monitor/commands/VERBS, each imported when it runs (or is asked for help)."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(VERBS)
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in VERBS:
-            return None
-        module, _ = VERBS[name]
-        return getattr(importlib.import_module(module), name)
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The list of verbs from their help lines, without importing them."""
-        width = formatter.width - 6 - max(map(len, VERBS))
-        rows = [(name, click.Command(name, help=VERBS[name][1]).get_short_help_str(width)) for name in sorted(VERBS)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-@click.group(cls=Verbs, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=VERBS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "-c", "config_path", metavar="PATH", envvar="MONITOR_CONFIG", show_envvar=True,
               help="Configuration file.  [default: ./sources.yaml]")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,

@@ -84,6 +84,14 @@ def test_the_help_line_of_each_verb_is_the_verbs_own():
         assert VERBS[name][1] == command.get_short_help_str(limit=500), name
 
 
+def test_the_help_line_of_each_lazy_subcommand_is_its_own():
+    from monitor.commands.sources import ADD, sources
+
+    for name in ADD:
+        command = sources.get_command(None, name)
+        assert command is not None and ADD[name][1] == command.get_short_help_str(limit=500), name
+
+
 def test_help_loads_no_library_the_verbs_need():
     """`monitor --help` imports no verb's module: not the configuration's models (pydantic), the
     HTTP client, the feed parser or the store."""

@@ -6,25 +6,17 @@ from datetime import timezone
 
 import click
 
+from monitor.commands import LazyGroup
 from monitor.commands.context import Context, interval_text, open_store, table
 
 
-class _Subcommands(click.Group):
-    """`sources add` is imported when it runs: it loads the HTTP client, which `sources list` (run
-    after every edit of sources.yaml) never needs."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*self.commands, "add"])
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name == "add":
-            from monitor.commands.sources_add import sources_add
-
-            return sources_add
-        return super().get_command(ctx, name)
+# `sources add` loads the HTTP client, which `sources list` (run after every edit of sources.yaml)
+# never needs: it is imported when it runs.
+ADD = {"add": ("monitor.commands.sources_add:sources_add",
+                "Find the best way to watch URL (feed, sitemap, Telegram channel or page) and print the entry.")}
 
 
-@click.group(cls=_Subcommands)
+@click.group(cls=LazyGroup, lazy=ADD)
 def sources() -> None:
     """Inspect configured sources."""
 
