@@ -24,6 +24,14 @@ class Item:
     canonical: str = ""           # the page's own canonical URL, once the article was fetched
     feed_hash: str = ""           # what the feed said of it (before the article was fetched)
     revision: str = ""            # set on the row that records an update of a known article
+    # The hash of the text stories are grouped on (exact copies share it): computed where the item
+    # is made, so a feed's items bring it from the document worker that parsed them, and the
+    # poll's own process, which stores every item, does not spend its time hashing their text.
+    content_hash: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        body = self.content or f"{self.title}\n{self.summary}"
+        object.__setattr__(self, "content_hash", hashlib.sha256(" ".join(body.split()).casefold().encode()).hexdigest())
 
     def key(self, source_name: str) -> str:
         """What makes two items the same: the page's own canonical URL (same site only), else the
@@ -43,11 +51,6 @@ class Item:
     def feed_fingerprint(self) -> str:
         """Hash of the feed's own text of the item: a change means the outlet edited it."""
         body = f"{self.title}\n{self.summary}\n{self.content}"
-        return hashlib.sha256(" ".join(body.split()).casefold().encode()).hexdigest()
-
-    @property
-    def content_hash(self) -> str:
-        body = self.content or f"{self.title}\n{self.summary}"
         return hashlib.sha256(" ".join(body.split()).casefold().encode()).hexdigest()
 
 

@@ -1,7 +1,7 @@
 """What the document workers' fork server loads once (monitor/offload.py), before any worker is
-forked from it: the readers, and the shipped topics compiled and used once. Each worker then
-starts with all of it in memory, shared with its siblings, instead of compiling the topics itself
-(about half a second of CPU per worker, at the moment a cold poll needs them most).
+forked from it: the readers, and the shipped topics compiled (or read from the cache:
+monitor/topics/cache.py) and used once. Each worker then starts with all of it in memory, shared
+with its siblings, instead of loading the topics and building their screen itself.
 
 Imported by the fork server only: importing it anywhere else costs that compile there too.
 """

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,6 +17,21 @@ from tests.support.server import LocalServer
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 CORPORA = ROOT.parent / "shared" / "corpora"
+
+
+def pytest_configure(config):
+    # Compiled topics are cached per user (monitor/topics/cache.py): the tests, and the commands
+    # they start, keep theirs in a folder of their own, never in the home of whoever runs them.
+    if "MONITOR_CACHE_DIR" not in os.environ:
+        config._monitor_cache = tempfile.mkdtemp(prefix="monitor-tests-cache-")
+        os.environ["MONITOR_CACHE_DIR"] = config._monitor_cache
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_monitor_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        del os.environ["MONITOR_CACHE_DIR"]
 
 
 def fixture_bytes(relative: str) -> bytes:

@@ -17,6 +17,7 @@ from importlib import resources
 
 from monitor.lang import detect_language
 
+from .cache import cached
 from .morphology import DEFAULT_BACKEND, Backend
 from .normalize import TOKEN_RE, clean_display, normalize_tokens, squash_spaces
 from .compiled import Evaluator
@@ -109,7 +110,15 @@ def compile_topic(
     morphology: Backend = DEFAULT_BACKEND,
 ) -> Topic:
     """Compile a query; raises TopicSyntaxError naming the topic and the 0-based position.
-    A syntax error in ``exclude`` is reported for topic "NAME (exclude)"."""
+    A syntax error in ``exclude`` is reported for topic "NAME (exclude)". Compiled once per
+    machine and user, then read from the cache (monitor/topics/cache.py)."""
+    langs = tuple(languages) if languages else None
+    return cached(("topic", name, query, langs, exclude, morphology),
+                  lambda: _compile_topic(name, query, langs, exclude, morphology))
+
+
+def _compile_topic(name: str, query: str, languages: tuple[str, ...] | None, exclude: str | None,
+                   morphology: Backend) -> Topic:
     node = parse_query(name, query, morphology)
     excl = parse_query(f"{name} (exclude)", exclude, morphology) if exclude else None
     seen: dict[Term | Phrase, None] = dict.fromkeys(leaves(node))

@@ -1,0 +1,23 @@
+"""Item: the record every stage passes on."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+
+from monitor.items import Item
+
+
+def test_the_content_hash_travels_with_the_item_from_the_worker_that_made_it():
+    item = Item(url="https://example.org/a", title="Children returned", summary="Eleven  children\nwere returned.")
+    assert item.content_hash.encode() in pickle.dumps(item)  # sent along, not computed again on arrival
+    assert pickle.loads(pickle.dumps(item)).content_hash == item.content_hash
+
+
+def test_the_content_hash_follows_the_text():
+    item = Item(url="https://example.org/a", title="Children returned", summary="Eleven children were returned.")
+    assert replace(item, lang="en").content_hash == item.content_hash
+    assert replace(item, summary="Eleven CHILDREN   were returned.").content_hash == item.content_hash  # case, spaces
+    assert replace(item, summary="Twelve children were returned.").content_hash != item.content_hash
+    assert replace(item, content="The full article.").content_hash != item.content_hash
+    assert item == replace(item) and "content_hash" not in repr(item)
