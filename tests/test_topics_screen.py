@@ -105,3 +105,23 @@ def test_english_stems_start_as_the_screen_assumes():
     assert len(words) > 1000
     wrong = [w for w in words if len(s := stem("english", w)) >= 4 and not w.startswith(s[:-1])]
     assert not wrong
+
+
+def test_a_word_mixing_scripts_anywhere_is_seen_and_reported():
+    """The screen finds Latin letters touching Cyrillic ones in the same pass as the topic's words;
+    a text it passes early (its first piece matches) is still read to the end for them, since the
+    matcher folds a mixed word only when told the text has one (PASSED, not PASSED_UNMIXED)."""
+    from monitor.topics.screen import PASSED, PASSED_UNMIXED, REJECTED, SCREEN_PIECE
+
+    screen = Matcher([compile_topic("t", "діт* AND депорт*")]).screen
+    opening = "Росія депортувала дітей з Херсона. "
+    filler = "Новини дня без жодного слова теми. " * (4 * SCREEN_PIECE // 35)
+    assert screen.read("", opening + filler) is PASSED_UNMIXED
+    assert screen.read("", opening + filler + "Кийiв") is PASSED          # a Latin "i", at the very end
+    assert screen.read("", opening + "Кийiв" + filler) is PASSED
+    assert screen.read("", filler + "Кийiв") is PASSED                    # rejected but for the seam
+    assert screen.read("", filler) is REJECTED
+    assert screen.read("", filler + "Kyiv i Київ, BBC та Reuters") is REJECTED  # scripts side by side only
+    for at in range(SCREEN_PIECE - 12, SCREEN_PIECE + 12):  # a seam around the end of the first piece
+        assert screen.read("", opening + filler[:at - len(opening)] + "аb" + filler) is PASSED, at
+        assert screen.read("", filler[:at] + "аb" + filler) is PASSED, at

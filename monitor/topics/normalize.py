@@ -32,11 +32,15 @@ _FOLD = [(a, "'") for a in APOSTROPHES[1:]] + [("ё", "е")]
 # Look-alike letters (after casefold). A word mixing scripts is folded to its dominant script.
 _LAT_TO_CYR = str.maketrans("aceiopxykmhtb", "асеіорхукмнтв")
 _CYR_TO_LAT = str.maketrans("асеіорхукмнтвј", "aceiopxykmhtbj")
-_LAT_RE = re.compile(r"[a-z]")
-_CYR_RE = re.compile(r"[а-яіїєґ]")
+LATIN_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+CYRILLIC_LETTERS = "".join(map(chr, range(ord("а"), ord("я") + 1))) + "іїєґ"
+_LAT_RE = re.compile(f"[{LATIN_LETTERS}]")
+_CYR_RE = re.compile(f"[{CYRILLIC_LETTERS}]")
 # Cheap pre-check over the whole normalized string: a Latin letter touching a Cyrillic one.
 # (A leading \w* would make the scan quadratic-ish; real mixed words have such a seam.)
-_SEAM_RE = re.compile(r"[a-z][а-яіїєґ]|[а-яіїєґ][a-z]")
+_SEAM_RE = re.compile(f"[{LATIN_LETTERS}][{CYRILLIC_LETTERS}]|[{CYRILLIC_LETTERS}][{LATIN_LETTERS}]")
+# The same seams as two-letter strings (the screen finds them in its one pass over a text).
+SCRIPT_SEAMS = frozenset(a + b for x in LATIN_LETTERS for y in CYRILLIC_LETTERS for a, b in ((x, y), (y, x)))
 
 
 def clean_display(text: str) -> str:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 
 import ahocorasick
 
-from .normalize import TOKEN_RE, clean_display, fold, has_script_seam, normalize_tokens
+from .normalize import SCRIPT_SEAMS, TOKEN_RE, clean_display, fold, has_script_seam, normalize_tokens
 from .query import And, Near, Node, Or, Phrase, Term
 
 
@@ -134,6 +134,9 @@ class Verdict(enum.Enum):
 REJECTED, PASSED, PASSED_UNMIXED = Verdict.REJECTED, Verdict.PASSED, Verdict.PASSED_UNMIXED
 
 
+_SEAM = ("a Latin letter touching a Cyrillic one",)  # the automaton's value for such a pair
+
+
 class Screen:
     """`passes(title, text)`: False only for a text no topic of `queries` can match."""
 
@@ -162,6 +165,11 @@ class Screen:
             self.automaton.add_word(key, (starts.get(key, 0), wholes.get(key, 0), len(key)))
         self.longest = max(map(len, starts.keys() | wholes.keys()), default=0)
         if len(self.automaton):
+            # A Latin letter touching a Cyrillic one is found in the same pass. No query key is
+            # such a pair: the matcher folds a mixed word to one script, and so do its queries.
+            for seam in SCRIPT_SEAMS - starts.keys() - wholes.keys():
+                self.automaton.add_word(seam, _SEAM)
+            self.longest = max(self.longest, 2)
             self.automaton.make_automaton()
         else:
             self.always = True
@@ -178,8 +186,6 @@ class Screen:
         # Title and text cleaned apart, as the matcher cleans them: a "<" in one and a ">" in the
         # other must not read as a tag that hides words of both.
         folded = f"{screen_text(title)}\n{screen_text(text)}"
-        if has_script_seam(folded):
-            return PASSED
         # Read in pieces (each twice the last), and stop at the first piece after which the text
         # may match: an on-topic text says so early, and `found` only grows (the check is monotone in it).
         # A piece reaches `longest - 1` characters into the next, so no key is cut in two; a key
@@ -191,8 +197,11 @@ class Screen:
             return PASSED_UNMIXED if self._check(0) else REJECTED
         piece, step = 0, SCREEN_PIECE
         while piece < size:
-            for end, (starts, wholes, length) in self.automaton.iter(
-                    folded, piece, min(size, piece + step + self.longest - 1)):
+            read_to = min(size, piece + step + self.longest - 1)
+            for end, key in self.automaton.iter(folded, piece, read_to):
+                if key is _SEAM:
+                    return PASSED
+                starts, wholes, length = key
                 start = end - length + 1
                 if start:
                     before = folded[start - 1]
@@ -205,7 +214,8 @@ class Screen:
                         found |= wholes
             if found != checked:
                 if self._check(found):
-                    return PASSED_UNMIXED
+                    # The rest of the text, unread, may still mix scripts (from the last letter read).
+                    return PASSED if has_script_seam(folded[read_to - 1:]) else PASSED_UNMIXED
                 checked = found
             piece += step
             step *= 2  # few checks on a long text that does not match
