@@ -8,9 +8,9 @@ lookups imply are in a text it matches, at the start of a word:
 
 * a form or a prefix (``word*``) matches a token that equals or starts with it: the whole form
   or prefix is there;
-* a stemmed (English) word matches tokens of the same Snowball stem, and those start with the
-  stem but its last letter (happy → happi) or, for a stem of three letters, with the stem's
-  first three (the matcher's own candidate lookup); tests check this over the labelled sets'
+* a stemmed (English) word matches tokens of the same Snowball stem that start with its first
+  three letters (the matcher's own candidate lookup), and those start with the whole stem but
+  where the stemmer rewrote their end (stem_key); tests check this over the labelled sets'
   vocabulary.
 
 The query is then read with "has one of its keys" for each word: AND, phrases and NEAR need all
@@ -40,10 +40,22 @@ def term_keys(term: Term) -> tuple[frozenset[str], frozenset[str]]:
     word, forms that are a whole word)."""
     if term.prefix:
         return frozenset({term.word}), frozenset()
-    stem = term.match.stem
-    starts = {stem[:-1] if len(stem) >= 4 else stem[:3]} if term.match.stemmer else set()
+    starts = {stem_key(term.match.stem)} if term.match.stemmer else set()
     forms = set(term.match.forms) or {term.word}
     return frozenset(starts), frozenset(forms)
+
+
+def stem_key(stem: str) -> str:
+    """What every word of this Snowball English stem starts with. The matcher looks only at words
+    that start with the stem's first three letters; beyond those, a stem is the start of each of
+    its words but where Porter2 rewrote their end: a final y or -ies became i (happy -> happi,
+    skies -> sky), an e was kept or restored (writing -> write), -bility became -bl (possibility ->
+    possibl). Every other rule only cuts a suffix or leaves a prefix of it. So a stem is its own
+    key unless it ends in i, e or l, or is "sky": then all but its last letter. ("for", the key
+    "forc" had before, is in every English text.)"""
+    if len(stem) <= 3:
+        return stem
+    return stem[:-1] if stem[-1] in "iel" or stem == "sky" else stem
 
 
 # A word of one letter ("в", "a", a digit in "6 year old") is inside most texts' words and found
