@@ -21,7 +21,8 @@ Both sides pay for their interpreter start and imports: the command a user runs 
 own fetch time (first request to last answer) is printed beside it.
 
 Printed: seconds, the ratio monitor/floor with the issue's targets (cold <= 3x, all-304 <= 1.5x),
-peak RSS of both (largest process / whole process tree), and checks from the CLI's totals line and the server's counters (every item new
+peak RSS of both (largest process / whole process tree), the CPU time of each whole process tree
+(steadier than wall time on a shared machine, and what bounds a CPU-bound pass), and checks from the CLI's totals line and the server's counters (every item new
 on the cold pass, none on the second, N 304s, matched = the site's on-topic items). Exit status 0
 whatever the figures; 1 if a run failed.
 """
@@ -102,13 +103,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"{'pass':<9}{'floor':>9}{'monitor poll':>14}{'ratio':>8}   {'target':<14}{'floor RSS':>14}{'monitor RSS':>16}"
-          f"   floor's own fetch")
+          f"   floor's own fetch   CPU s: floor, monitor poll")
     for label, got in best.items():
         floor, run = got["floor"], got["run"]
         ratio = run.seconds / floor.run.seconds
         target = f"<= {TARGETS[label]:g}x {'PASS' if ratio <= TARGETS[label] else 'FAIL'}"
         print(f"{label:<9}{floor.run.seconds:>7.2f} s{run.seconds:>12.2f} s{ratio:>7.1f}x   {target:<14}"
-              f"{floor.run.rss:>14}{run.rss:>16}   {floor.inner:.2f} s")
+              f"{floor.run.rss:>14}{run.rss:>16}   {floor.inner:>15.2f} s   {floor.run.cpu_seconds:.2f}, "
+              f"{run.cpu_seconds:.2f}")
     cold = best["cold"]["totals"]
     print(f"cold pass: {cold.new} new items, {cold.matched} matched (site: {info['on_topic']} on topic), "
           f"{cold.failing} failing; items/s: floor {n * m / best['cold']['floor'].run.seconds:,.0f}, "

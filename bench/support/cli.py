@@ -58,6 +58,7 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # user + system time of the whole process tree
 
     @property
     def rss_mb(self) -> float:
@@ -89,11 +90,14 @@ def _wait(pid: int, timeout: float) -> tuple[int, object]:
 
 
 class _TreeSampler(threading.Thread):
-    """The highest RSS summed over a process and its descendants, sampled until stopped."""
+    """The highest RSS summed over a process and its descendants, sampled until stopped, and the
+    CPU time each of them had used when last seen (a process's last interval is missed: at most
+    `interval` seconds of each)."""
 
     def __init__(self, pid: int, interval: float = 0.05):
         super().__init__(daemon=True)
         self.pid, self.interval, self.peak = pid, interval, 0
+        self.cpu: dict[int, float] = {}
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -111,6 +115,8 @@ class _TreeSampler(threading.Thread):
                 for proc in [root, *root.children(recursive=True)]:
                     try:
                         total += proc.memory_info().rss
+                        times = proc.cpu_times()
+                        self.cpu[proc.pid] = times.user + times.system
                     except psutil.Error:
                         pass
             except psutil.Error:
@@ -139,8 +145,11 @@ def measure(cmd: list[str], *, cwd: Path | None = None, timeout: float = 3600.0,
         proc.returncode = os.waitstatus_to_exitcode(status)   # reaped here: Popen must not wait again
         out.seek(0)
         err.seek(0)
+        # wait4 counts the process and every descendant reaped down the line (exact where all
+        # were); the sampler also sees those nobody reaped (a fork server left to exit on its own).
+        cpu = max(usage.ru_utime + usage.ru_stime, sum(sampler.cpu.values()))
         return Measured(cmd, seconds, usage.ru_maxrss / 1024, sampler.peak / 2**20, proc.returncode,
-                        out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
+                        out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"), cpu)
 
 
 def monitor(config: Path, *args: str, timeout: float = 3600.0, stdin: bytes | None = None) -> Measured:
