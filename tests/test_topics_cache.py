@@ -117,3 +117,14 @@ def test_the_oldest_entries_go_past_the_limit(tmp_path, monkeypatch):
         compile_topic("t", f"children AND deported{n}")
         newest = max(_entries(tmp_path), key=lambda entry: entry.stat().st_mtime_ns)
     assert len(_entries(tmp_path)) == 3 and newest in _entries(tmp_path)
+
+
+def test_two_processes_filling_one_cache_at_once_both_decide_the_same(tmp_path, compiled):
+    env = {**os.environ, CACHE_ENV: str(tmp_path)}
+    runs = [subprocess.Popen([sys.executable, "-c", _CLASSIFY], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=env, cwd=ROOT) for _ in range(2)]
+    outputs = [run.communicate(json.dumps(CASES), timeout=300)[0] for run in runs]
+    assert all(run.returncode == 0 for run in runs)
+    assert [json.loads(out)["decisions"] for out in outputs] == [compiled["decisions"]] * 2
+    assert not _run(str(tmp_path))["pymorphy3"]  # what they left is whole and read back
+    assert not list((tmp_path / "topics").glob(".*.tmp"))
