@@ -32,7 +32,7 @@ from monitor.notify import channel_types
 from monitor.options import Strict, duration_field
 from monitor.options.fetch import DEFAULT_USER_AGENT, FetchSettings
 from monitor.secrets import Redactor
-from monitor.sources import SourceConfig, source_types
+from monitor.sources import SourceConfig, reads_articles, source_types
 from monitor.topics.shipped import default_topic_names
 from monitor.options.web import WebSettings
 from monitor.dburl import is_postgres_url, postgres_url_problem, redact_url
@@ -282,6 +282,11 @@ class Config:
         from monitor.fetch import Fetcher  # here: commands that only read the file load no client
 
         return Fetcher(self.settings.fetch, self.user_agent)
+
+    @property
+    def reads_articles(self) -> bool:
+        """Whether any source may have its article pages read (fetch_article other than never)."""
+        return reads_articles(self.sources)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

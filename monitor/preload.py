@@ -8,8 +8,7 @@ Imported by the fork server only: importing it anywhere else costs that compile 
 
 from __future__ import annotations
 
-import monitor.extract  # noqa: F401  (loaded for the workers)
-import monitor.sources  # noqa: F401
+import monitor.sources  # noqa: F401  (loaded for the workers; main-text extraction: see monitor.offload)
 from monitor.judge import judge_batch
 
 # One report and one text of everyday news, so that both paths (the screen turning a text away,

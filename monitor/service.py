@@ -265,7 +265,7 @@ async def run_service(config: Config, now: Clock = utc_now) -> None:
     install_redactor(config.redactor)  # whoever starts the service, no secret reaches a log line
     store = Store(config.database_path)
     try:
-        with Offload(config.settings.document_timeout.total_seconds()) as offload:
+        with Offload(config.settings.document_timeout.total_seconds(), extraction=config.reads_articles) as offload:
             async with config.fetcher() as fetcher:
                 pipeline = build_pipeline(config, fetcher=fetcher, store=store, offload=offload, now=now)
                 await Service(config, pipeline).run()

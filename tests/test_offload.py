@@ -130,3 +130,47 @@ def test_workers_start_with_the_shipped_topics_compiled():
             return await one(eval, probe)
 
     assert asyncio.run(go()) is True
+
+
+# In a process of its own: the fork server, and so what it preloaded, is one per process.
+_EXTRACTION_PROBE = """
+import asyncio, json, sys
+from monitor.extract import extract
+from monitor.offload import Offload
+PAGE = ("<html><body><nav>Home | World</nav><article><h1>Children returned</h1><p>"
+        + "Eleven children were brought back to Kherson on Tuesday, officials said. " * 8 + "</p></article></body></html>")
+
+async def go(extraction):
+    with Offload(limit=60.0, workers=1, extraction=extraction) as one:
+        loaded = await one(eval, "'trafilatura' in __import__('sys').modules")
+        return loaded, (await one(extract, PAGE)).text
+
+print(json.dumps(asyncio.run(go(sys.argv[1] == "on"))))
+"""
+
+
+@pytest.mark.parametrize("extraction", ["on", "off"])
+def test_the_extractor_is_preloaded_only_where_article_pages_are_read(extraction):
+    """trafilatura costs the fork server ~0.3 s of CPU and its workers 30 MB: a configuration whose
+    sources never read an article page (fetch_article: never) starts without it, and a page that
+    comes anyway (a source added while the service runs) is still extracted."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run([sys.executable, "-c", _EXTRACTION_PROBE, extraction], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, check=True)
+    loaded, text = json.loads(done.stdout)
+    assert loaded is (extraction == "on")
+    assert "Eleven children were brought back to Kherson" in text and "Home | World" not in text
+
+
+def test_a_configuration_reads_articles_unless_every_source_says_never():
+    from monitor.sources import reads_articles
+
+    assert not reads_articles([rss_source("a", "https://a.example/feed", fetch_article="never")])
+    assert reads_articles([rss_source("a", "https://a.example/feed", fetch_article="never"),
+                           rss_source("b", "https://b.example/feed")])  # auto, the default
+    assert not reads_articles([])

@@ -42,6 +42,7 @@ def poll(obj: Context, names: Sequence[str], as_json: bool, progress: bool | Non
     from monitor.offload import Offload
     from monitor.pipeline import build_pipeline
     from monitor.postgres.hosts import shared_fetcher
+    from monitor.sources import reads_articles
 
     config = obj.config()
     if names:
@@ -60,7 +61,7 @@ def poll(obj: Context, names: Sequence[str], as_json: bool, progress: bool | Non
     show_progress = sys.stderr.isatty() if progress is None else progress
 
     async def go(store, status: StatusLine | None):
-        with Offload(config.settings.document_timeout.total_seconds()) as offload:
+        with Offload(config.settings.document_timeout.total_seconds(), extraction=reads_articles(selected)) as offload:
             async with shared_fetcher(config) as fetcher:  # on PostgreSQL: politeness shared with workers
                 pipeline = build_pipeline(config, fetcher=fetcher, store=store, offload=offload)
                 if status is None:

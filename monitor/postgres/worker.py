@@ -312,7 +312,8 @@ class Worker:
         try:
             await self.apply_schema()
             async with AsyncExitStack() as stack:
-                offload = stack.enter_context(Offload(self.config.settings.document_timeout.total_seconds()))
+                offload = stack.enter_context(Offload(self.config.settings.document_timeout.total_seconds(),
+                                                      extraction=self.config.reads_articles))
                 fetcher = await stack.enter_async_context(shared_fetcher(self.config))  # politeness across workers
                 self.pipeline = build_pipeline(self.config, fetcher=fetcher, store=self.store, offload=offload)
                 self.dispatcher = Dispatcher(self.config, self.store)

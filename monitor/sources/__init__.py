@@ -7,7 +7,7 @@ own, and import the module below.
 
 from monitor.sources import page, rss, sitemap, telegram  # noqa: F401  (each registers its type)
 from monitor.sources.base import (SOURCE_TYPES, Fetched, SourceConfig, SourceError, SourceType, fetch_source,
-                                  register, source_type, source_types)
+                                  reads_articles, register, source_type, source_types)
 
-__all__ = ["SOURCE_TYPES", "Fetched", "SourceConfig", "SourceError", "SourceType", "fetch_source", "register",
-           "source_type", "source_types"]
+__all__ = ["SOURCE_TYPES", "Fetched", "SourceConfig", "SourceError", "SourceType", "fetch_source", "reads_articles",
+           "register", "source_type", "source_types"]

@@ -7,7 +7,7 @@ it never stores anything.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -111,6 +111,11 @@ class SourceType:
 
 SOURCE_TYPES: Registry[type[SourceType]] = Registry("source type")
 register = SOURCE_TYPES.register
+
+
+def reads_articles(sources: Iterable[SourceConfig]) -> bool:
+    """Whether any of these sources may have its article pages read (fetch_article other than never)."""
+    return any(source.fetch_article != "never" for source in sources)
 
 
 def source_types() -> Registry[type[SourceType]]:
