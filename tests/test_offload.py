@@ -4,13 +4,17 @@ fails its own source with the reason, and every other source goes on."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 
 import pytest
 
 from monitor.offload import JUDGE, DocumentTimeout, Offload
 from monitor.pipeline import Pipeline
-from tests.conftest import FixedClock, fixture_bytes, rss_source
+from monitor.sources import reads_articles
+from tests.conftest import ROOT, FixedClock, fixture_bytes, rss_source
 from tests.support.server import Reply
 
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
@@ -154,12 +158,6 @@ def test_the_extractor_is_preloaded_only_where_article_pages_are_read(extraction
     """trafilatura costs the fork server ~0.3 s of CPU and its workers 30 MB: a configuration whose
     sources never read an article page (fetch_article: never) starts without it, and a page that
     comes anyway (a source added while the service runs) is still extracted."""
-    import json
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
     done = subprocess.run([sys.executable, "-c", _EXTRACTION_PROBE, extraction], capture_output=True, text=True,
                           cwd=ROOT, timeout=120, check=True)
     loaded, text = json.loads(done.stdout)
@@ -168,8 +166,6 @@ def test_the_extractor_is_preloaded_only_where_article_pages_are_read(extraction
 
 
 def test_a_configuration_reads_articles_unless_every_source_says_never():
-    from monitor.sources import reads_articles
-
     assert not reads_articles([rss_source("a", "https://a.example/feed", fetch_article="never")])
     assert reads_articles([rss_source("a", "https://a.example/feed", fetch_article="never"),
                            rss_source("b", "https://b.example/feed")])  # auto, the default

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitor.topics import TopicSyntaxError, compile_topic
+from monitor.topics import cache as topics_cache
 from monitor.topics.cache import CACHE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,10 +110,8 @@ def test_a_syntax_error_is_raised_every_time_and_kept_nowhere(tmp_path, monkeypa
 
 
 def test_the_oldest_entries_go_past_the_limit(tmp_path, monkeypatch):
-    from monitor.topics import cache
-
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
-    monkeypatch.setattr(cache, "KEEP", 3)
+    monkeypatch.setattr(topics_cache, "KEEP", 3)
     for n in range(5):
         compile_topic("t", f"children AND deported{n}")
         newest = max(_entries(tmp_path), key=lambda entry: entry.stat().st_mtime_ns)

@@ -11,7 +11,7 @@ import pytest
 
 from monitor.topics import Matcher, compile_topic, default_topics
 from monitor.topics.morphology import stem
-from monitor.topics.screen import Screen, stem_key
+from monitor.topics.screen import PASSED, PASSED_UNMIXED, REJECTED, SCREEN_PIECE, Screen, stem_key
 from tests.conftest import CORPORA, FIXTURES
 
 LABELLED = sorted((FIXTURES / "topics").glob("*.jsonl"))
@@ -122,8 +122,6 @@ def test_a_word_mixing_scripts_anywhere_is_seen_and_reported():
     """The screen finds Latin letters touching Cyrillic ones in the same pass as the topic's words;
     a text it passes early (its first piece matches) is still read to the end for them, since the
     matcher folds a mixed word only when told the text has one (PASSED, not PASSED_UNMIXED)."""
-    from monitor.topics.screen import PASSED, PASSED_UNMIXED, REJECTED, SCREEN_PIECE
-
     screen = Matcher([compile_topic("t", "діт* AND депорт*")]).screen
     opening = "Росія депортувала дітей з Херсона. "
     filler = "Новини дня без жодного слова теми. " * (4 * SCREEN_PIECE // 35)
