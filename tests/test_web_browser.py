@@ -62,12 +62,16 @@ def by_css(driver, selector: str):
 
 def click_and_wait(driver, element, timeout: float = 30) -> None:
     """Click what submits a form or follows a link, and wait until the next page has replaced this one."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element("css selector", "html")
     element.click()
-    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(page))
+    # Asked mid-navigation, chromium may answer "Node with given id does not belong to the
+    # document" rather than that the element is stale: asked again, it says stale.
+    WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(
+        expected_conditions.staleness_of(page))
     WebDriverWait(driver, timeout).until(lambda d: d.find_elements("css selector", "footer"))  # read to its end
 
 
