@@ -317,7 +317,18 @@ def band_key_matrix(minhashes: np.ndarray) -> np.ndarray:
 
 def band_keys(minhash: np.ndarray) -> list[int]:
     """The band keys of one MinHash, band by band."""
-    return band_key_matrix(minhash.reshape(1, -1))[0].tolist()
+    import numpy as np
+
+    return list(_band_keys_of(np.ascontiguousarray(minhash, dtype="<u8").tobytes()))
+
+
+@functools.lru_cache(maxsize=64)
+def _band_keys_of(minhash: bytes) -> tuple[int, ...]:
+    """Kept for the few MinHashes just seen: a poll looks a new article's bands up (StoryIndex.find)
+    and then stores them (band_rows), and each costs ~50 us of array arithmetic."""
+    import numpy as np
+
+    return tuple(band_key_matrix(np.frombuffer(minhash, dtype="<u8").reshape(1, -1))[0].tolist())
 
 
 def seen_second(moment: datetime) -> int:
@@ -330,12 +341,10 @@ def seen_second(moment: datetime) -> int:
 def band_rows(item_id: int, blob: bytes | None, seen: datetime) -> list[tuple[int, int, int]]:
     """story_bands rows (band key, seen second, item id) of an item stored with this signature blob;
     none without a MinHash (b"": a text too short for one, grouped with its exact copies only)."""
-    import numpy as np
-
     if not blob or len(blob) < NUM_PERM * 8:
         return []
     second = seen_second(seen)
-    return [(key, second, item_id) for key in band_keys(np.frombuffer(blob[:NUM_PERM * 8], dtype="<u8"))]
+    return [(key, second, item_id) for key in _band_keys_of(bytes(blob[:NUM_PERM * 8]))]
 
 
 # --- the index ------------------------------------------------------------------------------------
@@ -568,11 +577,12 @@ def story_assigner(index: StoryIndex, now: datetime, signed: dict[tuple[str, str
         blob = signed.get((item.title, item.summary, item.content)) if signed else None
         if blob is None:
             sig = signature(dedup_text(item.title, item.summary, item.content), item.title)
+            blob = signature_bytes(sig) or b""  # b"": grouped, on its exact text alone
         else:
             sig = signature_from_bytes(blob)
         story = index.find(sig, item.content_hash, now)
         index.add(item_id, story or item_id, sig, item.content_hash, now)
-        return story, signature_bytes(sig) or b""  # b"": grouped, on its exact text alone
+        return story, blob
     return story_for
 
 

@@ -30,8 +30,7 @@ class Item:
     content_hash: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        body = self.content or f"{self.title}\n{self.summary}"
-        object.__setattr__(self, "content_hash", hashlib.sha256(" ".join(body.split()).casefold().encode()).hexdigest())
+        object.__setattr__(self, "content_hash", _text_hash(self.content or f"{self.title}\n{self.summary}"))
 
     def key(self, source_name: str) -> str:
         """What makes two items the same: the page's own canonical URL (same site only), else the
@@ -50,8 +49,12 @@ class Item:
 
     def feed_fingerprint(self) -> str:
         """Hash of the feed's own text of the item: a change means the outlet edited it."""
-        body = f"{self.title}\n{self.summary}\n{self.content}"
-        return hashlib.sha256(" ".join(body.split()).casefold().encode()).hexdigest()
+        return _text_hash(f"{self.title}\n{self.summary}\n{self.content}")
+
+
+def _text_hash(text: str) -> str:
+    """SHA-256 of the text with its runs of spaces folded and its case folded."""
+    return hashlib.sha256(" ".join(text.split()).casefold().encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ forked from it: the readers, and the shipped topics compiled (or read from the c
 monitor/topics/cache.py) and used once. Each worker then starts with all of it in memory, shared
 with its siblings, instead of loading the topics and building their screen itself.
 
-Imported by the fork server only: importing it anywhere else costs that compile there too.
+Imported by the fork server only: importing it anywhere else costs that loading there too.
 """
 
 from __future__ import annotations

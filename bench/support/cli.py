@@ -157,7 +157,8 @@ def monitor(config: Path, *args: str, timeout: float = 3600.0, stdin: bytes | No
     install runs it: with its modules' compiled bytecode cached. Without PYTHONDONTWRITEBYTECODE,
     then, which this project's test machine sets: under it every run compiled monitor's own
     changed modules again (0.1-0.3 s of each run, in each worker too), a cost no user pays; the
-    libraries, the floor's included, were compiled when pip installed them."""
+    libraries, the floor's included, were compiled when pip installed them. Its compiled topics
+    are read from the user's cache (monitor/topics/cache.py), as after any install's first run."""
     cmd = [sys.executable, "-m", "monitor", "--config", str(config), *args]
     env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
     return measure(cmd, cwd=config.parent, timeout=timeout, stdin=stdin, env=env)

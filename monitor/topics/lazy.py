@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 
 
 class LazyMatcher:
-    """build_matcher(overrides), compiled on first use: compiling the shipped topic takes about a
-    second (inflected forms), which a poll that brings nothing new never needs. classify_all()
-    may run in a worker process (`run`, monitor/offload.py), where the topics compile once."""
+    """build_matcher(overrides), built on first use: the matcher's module and topics (compiled, or
+    read from monitor/topics/cache.py), which a poll that brings nothing new never needs.
+    classify_all() may run in a worker process (`run`, monitor/offload.py), which builds its own once."""
 
     def __init__(self, overrides: Mapping[str, TopicOptions] | None = None):
         self.spec = topics_spec(overrides)
