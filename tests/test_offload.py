@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -170,3 +171,46 @@ def test_a_configuration_reads_articles_unless_every_source_says_never():
     assert reads_articles([rss_source("a", "https://a.example/feed", fetch_article="never"),
                            rss_source("b", "https://b.example/feed")])  # auto, the default
     assert not reads_articles([])
+
+
+def _gone(pids: list[int], within: float = 30.0) -> bool:
+    """Whether every process has exited (a worker is reaped by the fork server, a moment after)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+                alive.append(pid)
+            except ProcessLookupError:
+                pass
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_workers_started_early_are_the_ones_that_read_the_first_document():
+    """`monitor poll` of sources never polled starts the workers before the first answer comes
+    (their imports overlap the fetches); the first document then finds them running."""
+    one = Offload(limit=30.0, workers=1)
+    one.start_early()  # no event loop needed, nothing waited for
+    started = one._launch.result(timeout=60)
+    early = [process.pid for process in started.executor._processes.values()]
+    assert len(early) == 1
+
+    async def go():
+        return await one(os.getpid)
+
+    with one:
+        assert asyncio.run(go()) == early[0]
+    assert _gone(early)
+
+
+def test_closing_while_the_workers_are_still_starting_leaves_none_behind():
+    one = Offload(limit=30.0, workers=2)
+    one.start_early()
+    launch = one._launch
+    one.close()  # waits for the start under way, then shuts the pool down
+    assert launch.done()
+    assert launch.result().executor._shutdown_thread  # shut down, its workers joined

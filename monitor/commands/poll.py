@@ -62,6 +62,8 @@ def poll(obj: Context, names: Sequence[str], as_json: bool, progress: bool | Non
 
     async def go(store, status: StatusLine | None):
         with Offload(config.settings.document_timeout.total_seconds(), extraction=reads_articles(selected)) as offload:
+            if any(store.source_state(source.name).last_ok is None for source in selected):
+                offload.start_early()  # a first poll reads every feed it fetches
             async with shared_fetcher(config) as fetcher:  # on PostgreSQL: politeness shared with workers
                 pipeline = build_pipeline(config, fetcher=fetcher, store=store, offload=offload)
                 if status is None:
