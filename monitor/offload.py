@@ -147,7 +147,7 @@ class Offload:
     def start_early(self) -> None:
         """Start the workers now, in the background, for a run that will surely read documents
         (a source's first poll): the fork server's imports then overlap the first fetches instead
-        of following the first answer (~0.35 s of a cold `monitor poll` here)."""
+        of following the first answer (a cold `monitor poll` of 200 feeds: 2.52 -> 2.42 s here)."""
         self._launching()
 
     def _launching(self) -> Future:
