@@ -160,3 +160,27 @@ def test_random_tag_soup_stays_within_the_limits():
         for node in tree.root.traverse(include_text=False):
             depth[node.mem_id] = depth.get(node.parent.mem_id, 0) + 1 if node.parent is not None else 1
         assert max(depth.values()) <= MAX_DEPTH + 12
+
+
+def test_spaces_fold_as_every_run_to_one_space():
+    """The folding regex skips lone spaces (for speed): text still comes out as if every run of
+    spaces, tabs and no-break spaces had become one space."""
+    from monitor.text import _tidy
+
+    def reference(text):
+        text = re.sub(r"[ \t\r\f\v\u00a0]+", " ", text)
+        if "\n" not in text:
+            return text.strip()
+        return re.sub(r"\n\s*\n+", "\n\n", re.sub(r" *\n *", "\n", text)).strip()
+
+    rng = random.Random(5)
+    parts = [" ", "  ", "\t", "\u00a0", "a", "б", "\n", "\r", "\f", "\v", "x y", "\n\n"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 12)))
+        assert _tidy(text) == reference(text), repr(text)
+
+
+@pytest.mark.parametrize("tag", ["SCRIPT", "Style", "noScript", "TEMPLATE", "iFrame", "OBJECT"])
+def test_invisible_elements_are_found_in_any_case(tag):
+    fragment = f"<p>Visible</p><{tag}>hidden()</{tag}><p>Also visible</p>"
+    assert "hidden" not in html_to_text(fragment) and "Also visible" in html_to_text(fragment)

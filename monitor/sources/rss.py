@@ -16,6 +16,7 @@ from monitor import encoding
 from monitor.items import Collected, Item, SourceState
 from monitor.sources.base import SourceConfig, SourceError, SourceType, fetch_source, register
 from monitor.text import html_to_text, truncate_at_word
+from monitor.urls import join_url
 
 if TYPE_CHECKING:
     from monitor.fetch import Fetcher
@@ -410,7 +411,7 @@ def _uri(value: str | None, base: str) -> str | None:
     if _SLASHES_AFTER_SCHEME.match(value):
         raise _Refused  # feedparser drops the extra slashes of "http:///"
     try:
-        return urljoin(base, value)
+        return join_url(base, value)
     except ValueError:  # an invalid IPv6 host: feedparser makes it ""
         raise _Refused from None
 
