@@ -262,3 +262,22 @@ def test_a_response_without_a_length_is_stored_with_the_length_of_its_body(tmp_p
     assert warc_headers.get_header("Monitor-Original-Content-Length") is None
     assert warc_headers.get_header("Monitor-Payload") is None  # nothing was decoded
     assert record.digest_checker.passed is True
+
+
+def test_a_run_of_refused_captures_is_recorded_in_one_commit_and_logged_in_a_few_lines(
+        tmp_path, server, store, make_fetcher, caplog):
+    from monitor.evidence.capture import LOGGED_FAILURES
+
+    # A source whose every link the guard refuses: each failure is kept, but the poll neither
+    # commits once per link nor floods its log with one warning per link.
+    ids = [matched(store, "Other", server.url(f"/a{n}")) for n in range(40)]
+    commits = []
+    store.db.conn.set_trace_callback(lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
+    with caplog.at_level("WARNING", logger="monitor.evidence.capture"):
+        report = capture(store, tmp_path, make_fetcher, ids, server)
+    store.db.conn.set_trace_callback(None)
+    assert len(report.failed) == 40 and report.captured == 0
+    assert all(store.evidence_state(i).state == "failed" for i in ids)
+    assert len(commits) <= 2, commits  # the claims, then the failures
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == LOGGED_FAILURES + 1 and "35 more capture(s) failed" in warnings[-1]

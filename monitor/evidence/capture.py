@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 DATABASE_ERRORS = (sqlite3.Error, StoreError)
 
 BATCH = 16                   # pages held in memory at once (each up to max_body_mb)
+LOGGED_FAILURES = 5          # failed captures logged one by one in a run; the rest are counted
 APPEND_BYTES = 16 << 20      # compressed records appended (and fsynced) at a time
 MAX_RETRY = timedelta(hours=6)
 SEAL_AFTER = timedelta(minutes=10)   # past midnight (UTC), a day's file is finished
@@ -137,6 +138,7 @@ class Evidence:
             report.problems.append(f"cannot claim captures: {exc}")
             return report
         ready: list[tuple[Target, Exchange, Records]] = []
+        failed: list[tuple[Target, str, bool]] = []  # (target, reason, transient)
         slots = asyncio.Semaphore(BATCH)
 
         async def fetch(target: Target) -> None:
@@ -150,12 +152,12 @@ class Evidence:
                 else:
                     result = await self._fetch(target.source, url)
                 if isinstance(result, FetchError):
-                    self._failed(target, str(result),
-                                 transient=result.transient and not isinstance(result, BlockedURL), report=report)
+                    failed.append((target, str(result), result.transient and not isinstance(result, BlockedURL)))
                     return
                 ready.append((target, dataclasses.replace(result, body=b""), self._records(target, result, "match")))
 
         await asyncio.gather(*(fetch(target) for target in targets))
+        self._failed(failed, report)
         ready.sort(key=lambda entry: entry[0].item_id)
         chunk: list[tuple[Target, Exchange, Records]] = []
         for position, entry in enumerate(ready):
@@ -179,8 +181,7 @@ class Evidence:
             stored = self._append([records for _, _, records in ready])
         except OSError as exc:
             reason = f"cannot write to {self.folder / daily_name(self.now())}: {exc.strerror or exc}"
-            for target, _, _ in ready:
-                self._failed(target, reason, transient=True, report=report)
+            self._failed([(target, reason, True) for target, _, _ in ready], report)
             return
         for (target, exchange, records), (file, offset) in zip(ready, stored):
             try:
@@ -192,20 +193,32 @@ class Evidence:
                           "it is captured again later", target.item_id, file, exc)
                 report.problems.append(f"item {target.item_id}: not recorded: {exc}")
 
-    def _failed(self, target: Target, reason: str, *, transient: bool, report: Report) -> None:
-        report.failed.append((target.item_id, target.url, reason))
+    def _failed(self, failed: list[tuple[Target, str, bool]], report: Report) -> None:
+        """Record failed captures (target, reason, transient): retried later when transient, else
+        failed for good. One transaction for them all, and the first few logged: a source whose
+        links are all refused fails hundreds at once, and each has its row in the event log."""
+        if not failed:
+            return
         now = self.now()
-        retry_at = None
-        if transient:
-            state = self.store.evidence_state(target.item_id)
-            attempts = state.attempts if state is not None else 0
-            retry_at = now + min(self.settings.retry * (2 ** min(attempts, 16)), MAX_RETRY)
-        log.warning("evidence: capture of %s (item %d) failed: %s; %s", target.url, target.item_id, reason,
-                    f"retried after {utc_iso(retry_at)}" if retry_at else "not retried")
         try:
-            self.store.record_capture_failed(target.item_id, target.url, now, reason, retry_at)
-        except DATABASE_ERRORS as exc:  # the claim's lease runs out and the item is tried again
-            log.error("evidence: cannot record that capture of item %d failed either: %s", target.item_id, exc)
+            with self.store.transaction():
+                for position, (target, reason, transient) in enumerate(failed):
+                    report.failed.append((target.item_id, target.url, reason))
+                    retry_at = None
+                    if transient:
+                        state = self.store.evidence_state(target.item_id)
+                        attempts = state.attempts if state is not None else 0
+                        retry_at = now + min(self.settings.retry * (2 ** min(attempts, 16)), MAX_RETRY)
+                    if position < LOGGED_FAILURES:
+                        log.warning("evidence: capture of %s (item %d) failed: %s; %s", target.url, target.item_id,
+                                    reason, f"retried after {utc_iso(retry_at)}" if retry_at else "not retried")
+                    self.store.record_capture_failed(target.item_id, target.url, now, reason, retry_at)
+        except DATABASE_ERRORS as exc:  # the claims' lease runs out and the items are tried again
+            log.error("evidence: cannot record that %d capture(s) failed either: %s", len(failed), exc)
+            return
+        if len(failed) > LOGGED_FAILURES:
+            log.warning("evidence: %d more capture(s) failed; each is recorded with its reason in the evidence log",
+                        len(failed) - LOGGED_FAILURES)
 
     async def _fetch(self, source_name: str, url: str) -> Exchange | FetchError:
         source = self.sources.get(source_name)
