@@ -97,7 +97,7 @@ def signature(text: str, title: str = "") -> Signature | None:
 # letters so inflection and spelling variants agree (Херсонської/Херсонщина, Russia/Russian), and
 # dates and times are dropped first: bylines and datelines differ between copies of one story.
 
-_FACT_TOKEN = re.compile(r"\d+(?:[ ,.\u00a0\u202f]\d{3})+(?!\d)|\w+(?:['’\-]\w+)*", re.UNICODE)
+_FACT_TOKEN = re.compile(r"\d+(?:[ ,.\u00a0\u202f]\d{3})+(?!\d)|\w++(?:['’\-]\w++)*+", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?…»”\"])\s+|\n+")
 _MONTH = (r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|січ|лют|берез|квіт|трав|черв|лип|серп|верес"
           r"|жовт|листоп|груд|янв|фев|мар|апр|мая|май|июн|июл|авг|сен|окт|ноя|дек)\w*")

@@ -66,3 +66,18 @@ def test_normalization_applies_when_matching():
 )
 def test_language_detection(title, text, lang):
     assert detect_language(title, text) == lang
+
+
+def test_tokens_are_those_of_the_plain_greedy_pattern():
+    """TOKEN_RE is possessive for speed: it must find exactly the words the plain pattern finds."""
+    import random
+    import re
+
+    from monitor.topics.normalize import APOSTROPHES, TOKEN_RE
+
+    plain = re.compile(r"\w+(?:[" + re.escape(APOSTROPHES) + r"]\w+)*")
+    rng = random.Random(2)
+    parts = ["a", "б", "ї", "7", "_", " ", "-", ".", "\n", *APOSTROPHES, "п'ять", "it's"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 14)))
+        assert TOKEN_RE.findall(text) == plain.findall(text), repr(text)

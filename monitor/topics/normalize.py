@@ -24,7 +24,9 @@ _SPACE_RE = re.compile(r"\s+")
 # Ukrainian writes the apostrophe (п'ять, дев'ять) with any of these; one canonical form.
 APOSTROPHES = "'\u2019\u02bc`\u2018\u00b4\u02b9"
 # A word: letters/digits, with apostrophes allowed *inside* (not at the edges, where they are quotes).
-TOKEN_RE = re.compile(r"\w+(?:[" + re.escape(APOSTROPHES) + r"]\w+)*")
+# Possessive: nothing follows the pattern, so its greedy match never gives anything back, and the
+# engine need not keep the means to (a third faster on a 3 KB text).
+TOKEN_RE = re.compile(r"\w++(?:[" + re.escape(APOSTROPHES) + r"]\w++)*+")
 
 # Replaced with str.replace, which is much faster than str.translate on long texts.
 _FOLD = [(a, "'") for a in APOSTROPHES[1:]] + [("ё", "е")]
