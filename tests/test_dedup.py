@@ -682,3 +682,25 @@ def test_fact_tokens_are_those_of_the_plain_greedy_pattern():
     for _ in range(20_000):
         text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 14)))
         assert _FACT_TOKEN.findall(text) == plain.findall(text), repr(text)
+
+
+def test_dates_and_sentences_are_cut_as_the_plain_patterns_cut_them():
+    """The date and sentence patterns are arranged for speed (a month name is tried only before a
+    number, the sentence lookbehind only before a space): they must cut text exactly as the plain
+    patterns do, or stored signatures would stop matching new ones."""
+    import random
+    import re
+
+    from monitor.dedup import _DATE_OR_TIME, _MONTH, _SENTENCE
+
+    plain_date = re.compile(
+        r"\b\d{1,2}:\d{2}(?::\d{2})?\b|\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{4}-\d{2}-\d{2}\b"
+        r"|\b\d{1,2}\s+" + _MONTH + r"|\b" + _MONTH + r"\s+\d{1,2}\b", re.IGNORECASE)
+    plain_sentence = re.compile(r"(?<=[.!?…»”\"])\s+|\n+")
+    rng = random.Random(6)
+    parts = ["1", "12", "2026", ":", "-", ".", "/", " ", "\n", "jan", "Січня", "березня", "мая", "May", "x",
+             "a.", "!", "»", "”", '"', "\u00a0", "_"]
+    for _ in range(40_000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 12)))
+        assert _DATE_OR_TIME.sub(" ; ", text) == plain_date.sub(" ; ", text), repr(text)
+        assert _SENTENCE.split(text) == plain_sentence.split(text), repr(text)
