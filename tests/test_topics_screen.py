@@ -59,6 +59,18 @@ def test_the_screen_turns_away_most_of_the_off_topic_news(matchers):
     assert not any(screened.screen.passes(title, text) for title, text in everyday)
 
 
+def test_a_phrase_needs_more_than_its_longest_word_to_pass(matchers):
+    # "14 year old" was looked for as "year" alone, in nearly every English text: with the
+    # other clauses' everyday words ("taken part", "region", "official") this museum passed.
+    screened, full = matchers
+    title = "Museum in Odesa reopens its gallery of icons"
+    text = ("During the winter closure the museum restored 25 paintings, and this year it has taken "
+            "part in a programme with museums of the region. The official opening is on Sunday.")
+    assert not screened.screen.passes(title, text)
+    assert screened.screen.passes("A 14-year-old boy was taken to Russia", "Occupation officials took "
+                                  "the 14-year-old boy from Kherson to a camp in Crimea, his mother said.")
+
+
 @pytest.mark.parametrize("title, text", [
     # French elision: the matcher also finds "enfants" inside "d'enfants".
     ("Déportation d'enfants ukrainiens", "La Russie a déporté des milliers d'enfants ukrainiens depuis l'Ukraine occupée."),

@@ -72,8 +72,9 @@ def _shortest_key(term: Term) -> int:
 
 class _Compiler:
     """Turns a query into a Python expression over `f`, the bits of the words found. A phrase
-    needs all its words, so looking for its rarest (longest) word alone is a screen too, and
-    skips "the", "to", "з", "до"; then an OR of words and phrases is one bit test."""
+    needs its words of three letters or more ("з", "6" and "a" are taken as found), but for
+    the commonest (_screened_words); an OR of words is one bit test, and its phrases are read
+    only when one of their words is here."""
 
     def __init__(self) -> None:
         self.term_bits: dict[Term, int] = {}
@@ -101,26 +102,37 @@ class _Compiler:
 
     def _expr(self, node: Node) -> str:
         if isinstance(node, (Term, Phrase)):
-            word = _representative(node)
-            return "True" if word is None else f"(f & {self.mask([word])})"
+            words = _screened_words(node)
+            return "True" if not words else f"(f & {(name := self.mask(words))} == {name})"
         if isinstance(node, Near):
             return self._and([self.expr(node.left), self.expr(node.right)])
         if isinstance(node, And):
-            words = [_representative(c) for c in node.children if isinstance(c, (Term, Phrase))]
-            words = [word for word in words if word is not None]
+            words = [w for c in node.children if isinstance(c, (Term, Phrase)) for w in _screened_words(c)]
             rest = [self.expr(c) for c in node.children if not isinstance(c, (Term, Phrase))]
             if words:
                 name = self.mask(words)
                 rest.insert(0, f"(f & {name} == {name})")
             return self._and(rest)
         if isinstance(node, Or):
-            words = [_representative(c) for c in node.children if isinstance(c, (Term, Phrase))]
-            if None in words:
+            leaves = [_screened_words(c) for c in node.children if isinstance(c, (Term, Phrase))]
+            if [] in leaves:
                 return "True"  # one of its words is taken as found
-            parts = [f"(f & {self.mask(words)})"] if words else []
+            parts = self._any_of(leaves)
             parts += [self.expr(c) for c in node.children if not isinstance(c, (Term, Phrase))]
             return "True" if "True" in parts else "(" + " or ".join(parts) + ")"
         return "True"  # Not: needs no word at all
+
+    def _any_of(self, leaves: list[list[Term]]) -> list[str]:
+        """Tests for "one of these words or phrases is here": one bit test for the single words;
+        the phrases behind one test of all their words' bits (most texts have none of them),
+        then each phrase's own test of all of its words."""
+        singles = [words[0] for words in leaves if len(words) == 1]
+        phrases = list(dict.fromkeys(frozenset(words) for words in leaves if len(words) > 1))
+        parts = [f"(f & {self.mask(singles)})"] if singles else []
+        if phrases:
+            each = " or ".join(f"(f & {(name := self.mask(words))} == {name})" for words in phrases)
+            parts.append(f"((f & {self.mask(set().union(*phrases))}) and ({each}))")
+        return parts
 
     @staticmethod
     def _and(parts: list[str]) -> str:
@@ -128,13 +140,26 @@ class _Compiler:
         return "(" + " and ".join(parts) + ")" if parts else "True"
 
 
-def _representative(leaf: Term | Phrase) -> Term | None:
-    """The word the screen looks for: a phrase's rarest word; None when it is taken as found."""
-    shortest = {w: _shortest_key(w) for w in (leaf.words if isinstance(leaf, Phrase) else (leaf,))}
-    words = [w for w, size in shortest.items() if size >= MIN_KEY]
-    if not words:
-        return None
-    return max(words, key=lambda w: (shortest[w], -len(w.match.forms)))
+def _screened_words(leaf: Term | Phrase) -> list[Term]:
+    """The words the screen looks for: a word; of a phrase, its longest word and each other
+    one but the most common words of the press ("the", "new", "під"), whose keys would be found
+    in nearly every text (the others are taken as found). Its longest word alone was "year" for
+    "14 year old", which nearly every English text has; "old" is rare."""
+    words = leaf.words if isinstance(leaf, Phrase) else (leaf,)
+    keyed = {w: _shortest_key(w) for w in words}
+    looked_for = [w for w, size in keyed.items() if size >= MIN_KEY]
+    if len(looked_for) < 2:
+        return looked_for
+    longest = max(looked_for, key=lambda w: (keyed[w], -len(w.match.forms)))
+    return [w for w in looked_for if w is longest or not (term_keys(w)[0] | term_keys(w)[1]) & COMMON_KEYS]
+
+
+# Words (and prefixes) of the European press so common that a key for them is found in most
+# texts: a phrase's other words are not looked for when they are one of these.
+COMMON_KEYS = frozenset("""
+the and for with from that this new per con por par pour avec dans des les une sur und der die das den
+del della dei von для від під при над про що это что под нов нове нових новых
+""".split())
 
 
 class Verdict(enum.Enum):
