@@ -125,3 +125,27 @@ def test_dev_corpus_targets(matcher):
     for lang, (tp, fp, fn, n) in stats.items():
         if n >= 10 and tp + fp:
             assert tp / (tp + fp) >= 0.90, (lang, stats)
+
+
+def test_sentence_ends_are_found_as_the_plain_pattern_finds_them():
+    """The sentence pattern starts with a lookahead for speed: same spans as the plain form."""
+    import random
+    import re
+
+    from monitor.topics.match import _SENTENCE_END_RE
+
+    plain = re.compile(r"(?<=[.!?…])[\"»”')\]]*\s+|\n\s*")
+    rng = random.Random(8)
+    parts = [".", "!", "?", "…", '"', "»", "”", "'", ")", "]", " ", "\n", "a", "б", "\t", "\u00a0"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 12)))
+        assert [m.span() for m in _SENTENCE_END_RE.finditer(text)] == [m.span() for m in plain.finditer(text)]
+
+
+def test_a_documents_index_is_a_plain_mapping_once_built():
+    from monitor.topics.query import Doc
+
+    doc = Doc(["children", "deported", "children"], 1, {})
+    assert doc.index["children"] == [0, 100_002] and doc.vocab == ["children", "deported"]
+    with pytest.raises(KeyError):
+        doc.index["absent"]

@@ -292,7 +292,9 @@ def _decisive(topic: Topic, doc: Doc, memo: Memo, hit_set: set[int],
 
 # ---------------------------------------------------------------- snippets
 
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?…])[\"»”')\]]*\s+|\n\s*")
+# The lookahead first: both forms start with a closing quote or a space, so the lookbehind is
+# tried there only, not at every character of the text.
+_SENTENCE_END_RE = re.compile(r"(?=[\s\"»”')\]])(?:(?<=[.!?…])[\"»”')\]]*\s+|\n\s*)")
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:

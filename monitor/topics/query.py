@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Union
@@ -416,19 +417,16 @@ class Doc:
     stem_cache: dict[tuple[str, str], str]
     lang: str = "und"  # detect_language's code: language-field terms match only in their language
     index: dict[str, list[int]] = field(init=False)
-    vocab: list[str] = field(init=False)
+    _vocab: list[str] | None = field(init=False, default=None, repr=False)
     _heads: set[str] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
-        index: dict[str, list[int]] = {}
+        index: defaultdict[str, list[int]] = defaultdict(list)
         n = self.title_len
         for first, tokens in ((0, self.tokens[:n]), (n + TITLE_GAP, self.tokens[n:])):
             for pos, tok in enumerate(tokens, first):
-                got = index.get(tok)
-                if got is None:
-                    index[tok] = [pos]
-                else:
-                    got.append(pos)
+                index[tok].append(pos)
+        index.default_factory = None  # built: a word the text lacks is a KeyError, as in a dict
         # French and Italian elisions: "d'enfants", "l'Ucraina" are also found as the word itself.
         for word in [w for w in index if "'" in w]:
             head, _, tail = word.partition("'")
@@ -436,7 +434,14 @@ class Doc:
                 got = index.get(tail)
                 index[tail] = sorted(got + index[word]) if got else index[word]
         self.index = index
-        self.vocab = sorted(index)
+
+    @property
+    def vocab(self) -> list[str]:
+        """The text's words in order, for prefix lookups: sorted only where one is made (the
+        matcher's LeafIndex reads the index itself)."""
+        if self._vocab is None:
+            self._vocab = sorted(self.index)
+        return self._vocab
 
     @property
     def heads(self) -> set[str]:
