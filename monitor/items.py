@@ -28,9 +28,12 @@ class Item:
     # is made, so a feed's items bring it from the document worker that parsed them, and the
     # poll's own process, which stores every item, does not spend its time hashing their text.
     content_hash: str = field(init=False, repr=False, compare=False)
+    # The link's comparison key, made where the item is made for the same reason.
+    link_key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "content_hash", _text_hash(self.content or f"{self.title}\n{self.summary}"))
+        object.__setattr__(self, "link_key", canonical_url(self.url) if self.url else "")
 
     def key(self, source_name: str) -> str:
         """What makes two items the same: the page's own canonical URL (same site only), else the
@@ -42,7 +45,7 @@ class Item:
     def url_key(self, source_name: str) -> str:
         """The key of the link as the feed gave it (known before the article is fetched)."""
         if self.url:
-            return canonical_url(self.url)
+            return self.link_key
         if self.guid:
             return f"guid:{source_name}:{self.guid}"
         return "text:" + hashlib.sha256(f"{self.title}\n{self.summary}".encode()).hexdigest()

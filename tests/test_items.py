@@ -5,6 +5,8 @@ from __future__ import annotations
 import pickle
 from dataclasses import replace
 
+import pytest
+
 from monitor.items import Item
 
 
@@ -21,3 +23,13 @@ def test_the_content_hash_follows_the_text():
     assert replace(item, summary="Twelve children were returned.").content_hash != item.content_hash
     assert replace(item, content="The full article.").content_hash != item.content_hash
     assert item == replace(item) and "content_hash" not in repr(item)
+
+
+def test_an_items_link_key_comes_with_it_from_the_process_that_made_it(monkeypatch):
+    # A feed's items are made in a document worker: the poll's own process, which stores every
+    # one of them, must not normalize each link again.
+    import monitor.items
+
+    item = pickle.loads(pickle.dumps(Item(url="HTTPS://WWW.Example.org/a/?utm_source=x", title="T")))
+    monkeypatch.setattr(monitor.items, "canonical_url", lambda url: pytest.fail("normalized again"))
+    assert item.url_key("S") == item.key("S") == "https://example.org/a"
