@@ -103,7 +103,7 @@ _SENTENCE = re.compile(r"(?=\s)(?:(?<=[.!?…»”\"])\s+|\n+)")
 _MONTH = (r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|січ|лют|берез|квіт|трав|черв|лип|серп|верес"
           r"|жовт|листоп|груд|янв|фев|мар|апр|мая|май|июн|июл|авг|сен|окт|ноя|дек)\w*")
 # Every form starts a word; a month name is tried only on a word followed by a number (the
-# case-insensitive test of forty prefixes at each word was most of the time facts took).
+# case-insensitive test of forty prefixes at each word was a third of the time facts took).
 _DATE_OR_TIME = re.compile(
     r"\b(?:\d{1,2}:\d{2}(?::\d{2})?\b|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\d{4}-\d{2}-\d{2}\b"
     r"|\d{1,2}\s+" + _MONTH + r"|(?=\w+\s+\d)" + _MONTH + r"\s+\d{1,2}\b)", re.IGNORECASE)
