@@ -62,7 +62,8 @@ def poll(obj: Context, names: Sequence[str], as_json: bool, progress: bool | Non
 
     async def go(store, status: StatusLine | None):
         with Offload(config.settings.document_timeout.total_seconds(), extraction=reads_articles(selected)) as offload:
-            if any(store.source_state(source.name).last_ok is None for source in selected):
+            polled = {health.source for health in store.source_health() if health.last_ok is not None}
+            if any(source.name not in polled for source in selected):  # one query, not one a source
                 offload.start_early()  # a first poll reads every feed it fetches
             async with shared_fetcher(config) as fetcher:  # on PostgreSQL: politeness shared with workers
                 pipeline = build_pipeline(config, fetcher=fetcher, store=store, offload=offload)

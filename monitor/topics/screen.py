@@ -151,7 +151,7 @@ def _screened_words(leaf: Term | Phrase) -> list[Term]:
     if len(looked_for) < 2:
         return looked_for
     longest = max(looked_for, key=lambda w: (keyed[w], -len(w.match.forms)))
-    return [w for w in looked_for if w is longest or not (term_keys(w)[0] | term_keys(w)[1]) & COMMON_KEYS]
+    return [w for w in looked_for if w is longest or COMMON_KEYS.isdisjoint(frozenset().union(*term_keys(w)))]
 
 
 # Words (and prefixes) of the European press so common that a key for them is found in most
