@@ -167,6 +167,69 @@ def _crontab_weekdays(field: str) -> str:
     return ",".join(dict.fromkeys(days))
 
 
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12))
+_CRON_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_CRON_WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]  # APScheduler's order
+_CRON_NUMBERS = re.compile(r"(\*|\d+)(?:-(\d+))?(?:/(\d+))?")
+_CRON_NAMES = re.compile(r"([a-z]+)(?:-([a-z]+))?", re.IGNORECASE)
+
+
+def check_crontab(expression: str) -> None:
+    """Raise ValueError unless `expression` is a crontab line (minute hour day month weekday)
+    that cron_trigger turns into a schedule. Checked without APScheduler, which every command
+    that reads the configuration would otherwise import for it (40 ms of `monitor check`):
+    numbers, *, ranges, steps and lists, month and day names, by APScheduler's own rules
+    (tests/test_digest_schedule.py holds the two to each other). APScheduler's extensions
+    but "last" (the month's last day) are not crontab and are refused; so is what it takes for
+    a name with more after it ("jan5")."""
+    values = expression.split()
+    if len(values) != 5:
+        raise ValueError(f"wrong number of fields; got {len(values)}, expected 5")
+    for (field, low, high), value in zip(_CRON_FIELDS, values):
+        for item in value.split(","):
+            if field == "day" and item.lower() == "last":
+                continue  # APScheduler's: the month's last day (accepted before this check existed)
+            _check_cron_item(field, item, low, high, _CRON_MONTHS if field == "month" else None)
+    for item in _crontab_weekdays(values[4]).split(","):  # numbers become names there
+        if item != "*":
+            _check_cron_item("day of week", item, 0, 6, _CRON_WEEKDAYS, numbers=False)
+
+
+def _check_cron_item(field: str, item: str, low: int, high: int, names: list[str] | None,
+                     numbers: bool = True) -> None:
+    match = _CRON_NUMBERS.fullmatch(item) if numbers else None
+    if match:
+        first, last, step = match.groups()
+        if step is not None and int(step) == 0:
+            raise ValueError(f"the step in {item!r} must be higher than 0")
+        if first == "*":
+            if last is not None:
+                raise ValueError(f"{item!r} is not a {field} value, range or step")
+            span = high - low
+        else:
+            start, end = int(first), int(last) if last is not None else None
+            if end is None and step is None:
+                end = start
+            if end is not None and start > end:
+                raise ValueError(f"the range {item!r} runs backwards")
+            if start < low or (end is not None and end > high):
+                raise ValueError(f"{field} {item!r} is out of range ({low}-{high})")
+            span = (end or high) - start  # as APScheduler measures it
+        if step is not None and int(step) > span:
+            raise ValueError(f"the step in {item!r} is larger than the range it steps through ({span})")
+        return
+    match = _CRON_NAMES.fullmatch(item) if names else None
+    if match:
+        first, last = (name.lower() if name else None for name in match.groups())
+        for name in (first, last):
+            if name is not None and name not in names:
+                raise ValueError(f"{name!r} is not a {field} name ({', '.join(names)})")
+        if last is not None and names.index(first) > names.index(last):
+            raise ValueError(f"the range {item!r} runs backwards")
+        return
+    raise ValueError(f"{item!r} is not a {field} value, range or step")
+
+
 def cron_trigger(expression: str, timezone: str | None = None):
     """A CronTrigger for a standard crontab line (minute hour day month weekday)."""
     from apscheduler.triggers.cron import CronTrigger
@@ -190,7 +253,7 @@ class DigestConfig(Strict):
     @classmethod
     def _cron(cls, value: str) -> str:
         try:
-            cron_trigger(value)
+            check_crontab(value)
         except ValueError as exc:
             raise ValueError(f"not a valid cron schedule {value!r} ({exc}); e.g. '0 8 * * *' for 08:00 daily")
         return value

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -13,7 +16,7 @@ import apscheduler.executors.base
 import apscheduler.schedulers.base
 import pytest
 
-from monitor.config import ConfigError, cron_trigger
+from monitor.config import ConfigError, check_crontab, cron_trigger
 from monitor.fetch import Fetcher
 from monitor.pipeline import Pipeline
 from monitor.service import Service, missed_digest_time
@@ -87,6 +90,86 @@ def test_bad_cron_weekdays_are_config_errors(tmp_path):
     for schedule in ("0 9 * * 8", "0 9 * * 5-2", "0 9 * *", "0 9 * * 1#2"):
         with pytest.raises(ConfigError, match="not a valid cron schedule"):
             make_config(tmp_path, f'digests:\n  - {{name: d, schedule: "{schedule}"}}\n')
+
+
+_CRON_RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
+# What APScheduler takes and crontab does not: a name with more after it ("last-last" too), a
+# step after names.
+_LAX = ["jan5", "mar-apr/2", "lastday"]
+
+
+def _cron_field(draw: random.Random, field: int) -> tuple[str, bool]:
+    """One field of a crontab line, and whether it keeps to crontab's syntax: mostly what the
+    field takes, and numbers out of its range, ranges the wrong way round, steps of 0 or too
+    large, wrong names, junk and APScheduler's laxer readings."""
+    low, high = _CRON_RANGES[field]
+    names = {2: ["last", "LAST"], 3: ["jan", "Mar", "dec", "foo"], 4: ["mon", "FRI", "sun", "sat", "xyz"]}.get(
+        field, ["abc"])
+
+    def number() -> str:
+        return str(draw.randint(low, high) if draw.random() < 0.85 else draw.choice([0, 24, 32, 60, 99]))
+
+    def fitting() -> str:  # what the field takes, or nearly (a step may still be too large)
+        a, b = sorted(draw.randint(low, high) for _ in range(2))
+        return draw.choice(["*", f"*/{draw.randint(1, 12)}", str(a), f"{a}-{b}", f"{a}-{b}/{draw.randint(1, 9)}",
+                            draw.choice(names[:3])])
+
+    def anything() -> str:
+        kind = draw.choice("**nnnrrsSmMj")
+        if kind == "*":
+            return "*" if draw.random() < 0.6 else f"*/{draw.randint(0, 40)}"
+        if kind == "n":
+            return number()
+        if kind == "r":
+            return f"{number()}-{number()}"
+        if kind == "s":
+            return f"{number()}-{number()}/{draw.randint(0, 30)}"
+        if kind == "S":
+            return f"{number()}/{draw.randint(0, 30)}"
+        if kind == "m":
+            return draw.choice(names)
+        if kind == "M":
+            return f"{draw.choice(names)}-{draw.choice(names)}"
+        return draw.choice(["", "-", "*-5", "1-", "x1", "1/x", "5-2-1", "1#2", *_LAX])
+
+    items = [fitting() if draw.random() < 0.85 else anything() for _ in range(draw.choice([1, 1, 1, 2, 3]))]
+    lax = [item for item in items if item in _LAX or (item.lower().startswith("last") and item.lower() != "last")]
+    return ",".join(items), not lax
+
+
+def test_the_schedule_check_agrees_with_apscheduler():
+    # `monitor check` reads schedules with check_crontab (no APScheduler import); the service
+    # builds them with cron_trigger. What the check accepts, the service runs; on crontab's own
+    # syntax the two agree line for line.
+    draw = random.Random(20261202)
+    lines = [("0 8 * * *", True), ("*/15 6-22 * * 1-5", True), ("0 8 1 jan-mar mon", True), ("0 9 last * *", True),
+             ("0 8 * *", True), ("0 8 * * * *", True), ("", True)]
+    for _ in range(20_000):
+        fields = [_cron_field(draw, field) for field in range(5)]
+        lines.append((" ".join(text for text, _ in fields), all(standard for _, standard in fields)))
+    accepted, disagree = 0, []
+    for line, standard in lines:
+        ours, theirs = _accepted(check_crontab, line), _accepted(lambda text: cron_trigger(text, "Europe/Kyiv"), line)
+        accepted += ours
+        if (ours and not theirs) or (standard and ours != theirs):
+            disagree.append((line, ours, theirs))
+    assert not disagree, disagree[:10]
+    assert 2000 < accepted < len(lines) - 2000  # the draw holds both kinds
+
+
+def _accepted(read, line: str) -> bool:
+    try:
+        read(line)
+    except (ValueError, KeyError, IndexError):
+        return False
+    return True
+
+
+def test_reading_a_schedule_does_not_load_apscheduler():
+    done = subprocess.run([sys.executable, "-c", "import sys\nfrom monitor.config import check_crontab\n"
+                           "check_crontab('*/15 6-22 * jan-mar mon-fri')\nprint('apscheduler' in sys.modules)"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
 
 
 # --- Service.catch_up ----------------------------------------------------------------------------
