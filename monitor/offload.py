@@ -10,7 +10,9 @@ source fails with the reason while every other source goes on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
+import importlib
 import itertools
 import logging
 import multiprocessing
@@ -85,6 +87,19 @@ class _Pool:
                 started = board[row + 1]
                 return started if board[row] == task else None  # not overwritten meanwhile
         return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Named:
+    """A worker step by its module and name, imported in the worker that runs it: the caller's
+    process need not import what only the workers use (monitor.judge loads the topics' parser
+    and screen, ~45 ms the poll's own process has no use for)."""
+
+    module: str
+    name: str
+
+    def __call__(self, *args: Any) -> Any:
+        return getattr(importlib.import_module(self.module), self.name)(*args)
 
 
 class DocumentTimeout(Exception):

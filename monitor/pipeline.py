@@ -24,7 +24,7 @@ from monitor.dedup import StoryIndex, load_index, story_assigner
 from monitor.evidence.capture import Evidence
 from monitor.fetch import Fetcher, FetchError
 from monitor.items import Item, Match, PollReport
-from monitor.offload import JUDGE, DocumentTimeout, Runner, inline
+from monitor.offload import JUDGE, DocumentTimeout, Named, Runner, inline
 from monitor.sources import SourceConfig, SourceError, source_type
 from monitor.store import Store, StoreError
 from monitor.topics.lazy import LazyMatcher
@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # the matcher is loaded by the first new item (monitor/topics
     from monitor.topics import Classification, Matcher
 
 log = logging.getLogger(__name__)
+# Each new item's match and story signature, in a document worker (monitor/judge.py)
+JUDGE_BATCH = Named("monitor.judge", "judge_batch")
 
 
 @dataclass
@@ -130,9 +132,7 @@ class Pipeline:
             return fresh, {}, {}
         items = list(fresh.values())
         if self.stories is not None and self._in_workers():
-            from monitor.judge import judge_batch
-
-            judged = await self.offload(judge_batch, self.matcher.spec,
+            judged = await self.offload(JUDGE_BATCH, self.matcher.spec,
                                         [(item.title, item.summary, item.content) for item in items], stage=JUDGE)
             signed = {(item.title, item.summary, item.content): blob
                       for item, (_, blob) in zip(items, judged) if blob is not None}

@@ -186,3 +186,17 @@ def test_no_progress_line_when_stderr_is_not_a_terminal(tmp_path, server):
     done = subprocess.run([sys.executable, "-m", "monitor", "--config", path, "poll"], capture_output=True, text=True,
                           env=env, timeout=60)
     assert done.returncode == 0 and "polling:" not in done.stderr and "\x1b" not in done.stderr
+
+
+def test_the_polls_own_process_does_not_load_the_matcher(tmp_path, server):
+    # Its document workers match the items; the poll's own process only reads their answers, so
+    # it need not import the topics' parser and screen (monitor.offload.Named, topics/result.py).
+    path = config_file(tmp_path, server)
+    code = ("import sys\nfrom monitor.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "loaded = [m for m in ('monitor.topics.match', 'monitor.judge', 'luqum', 'ahocorasick') if m in sys.modules]\n"
+            "print('loaded:', ' '.join(loaded) or '-')\n")
+    done = subprocess.run([sys.executable, "-c", code, "--config", path, "poll"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r", [1-9]\d* matched, ", done.stdout.splitlines()[-2])  # the workers matched some
+    assert done.stdout.splitlines()[-1] == "loaded: -"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .shipped import default_topic_names
 
 _WHERE = {  # name → the module of this package that defines it
-    "Classification": "match", "LazyMatcher": "lazy", "Matcher": "match", "Topic": "match",
+    "Classification": "result", "LazyMatcher": "lazy", "Matcher": "match", "Topic": "match",
     "TopicOptions": "spec", "build_matcher": "match", "classify_jsonl": "match", "compile_topic": "match",
     "default_topics": "match", "load_topic_file": "match", "strip_comments": "match",
     "TopicSyntaxError": "query",
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from monitor.lang import detect_language
 
     from .lazy import LazyMatcher
-    from .match import (Classification, Matcher, Topic, build_matcher, classify_jsonl, compile_topic, default_topics,
-                        load_topic_file, strip_comments)
+    from .match import (Matcher, Topic, build_matcher, classify_jsonl, compile_topic, default_topics, load_topic_file,
+                        strip_comments)
+    from .result import Classification
     from .spec import TopicOptions
     from .query import TopicSyntaxError
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from .spec import TopicOptions, topics_spec
 
 if TYPE_CHECKING:
-    from .match import Classification, Matcher
+    from .match import Matcher
+    from .result import Classification
 
 
 class LazyMatcher:

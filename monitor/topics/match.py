@@ -18,6 +18,7 @@ from importlib import resources
 from monitor.lang import detect_language
 
 from .cache import cached
+from .result import Classification
 from .morphology import DEFAULT_BACKEND, Backend
 from .normalize import TOKEN_RE, clean_display, normalize_tokens, squash_spaces
 from .compiled import Evaluator
@@ -90,15 +91,6 @@ class Topic:
         few dozen of a long topic's thousands."""
         terms = self.term_set
         return [leaf for leaf, got in memo.items() if got and leaf in terms]
-
-
-@dataclass
-class Classification:
-    match: bool
-    topics: list[str]
-    lang: str
-    terms: list[str]
-    snippet: str
 
 
 def compile_topic(
