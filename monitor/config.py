@@ -143,7 +143,8 @@ class TopicConfig(Strict):
 
 
 _CRON_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]  # crontab numbers: 0 and 7 are Sunday
-_CRON_DAY_ITEM = re.compile(r"^(\*|\d+)(?:-(\d+))?(?:/(\d+))?$")
+# A crontab item of numbers: *, N, N-M, with /STEP after either
+_CRON_NUMBERS = re.compile(r"(\*|\d+)(?:-(\d+))?(?:/(\d+))?")
 
 
 def _crontab_weekdays(field: str) -> str:
@@ -153,7 +154,7 @@ def _crontab_weekdays(field: str) -> str:
         return field
     days: list[str] = []
     for item in field.split(","):
-        match = _CRON_DAY_ITEM.match(item)
+        match = _CRON_NUMBERS.fullmatch(item)
         if not match:
             if any(ch.isdigit() for ch in item):
                 raise ValueError(f"day of week {item!r} is not a number 0-7, a range such as 1-5 or a name such as mon")
@@ -170,7 +171,6 @@ def _crontab_weekdays(field: str) -> str:
 _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12))
 _CRON_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _CRON_WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]  # APScheduler's order
-_CRON_NUMBERS = re.compile(r"(\*|\d+)(?:-(\d+))?(?:/(\d+))?")
 _CRON_NAMES = re.compile(r"([a-z]+)(?:-([a-z]+))?", re.IGNORECASE)
 
 
