@@ -53,6 +53,8 @@ LSH_BANDS = (42, 3)
 # Below this many shingles a text is a headline with a sentence: only exact copies group.
 MIN_SHINGLES = 12
 DEFAULT_WINDOW = timedelta(days=7)
+# MinHashes the story index over a store keeps in memory (1 KB each): a week of matched articles.
+REMEMBERED_MINHASHES = 20_000
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -530,11 +532,20 @@ class _MemoryItems:
 
 
 class _StoredItems:
-    """The index as the store's queries (Store.grouped_copy, band_candidates, story_facts): each
-    reads the window's rows it needs, by band key, text hash or story, never the whole window."""
+    """The index as the store's queries (Store.grouped_copy, band_members, story_facts): each
+    reads the window's rows it needs, by band key, text hash or story, never the whole window.
+
+    The MinHashes of the candidates are kept once read (or written by this process): articles on
+    one subject share bands with hundreds of earlier ones, and reading all their signatures again
+    for each new article was most of what storing a matched item cost. An item's story and
+    signature do not change once stored; after any failed transaction of the store (its rows and
+    ids may be gone) every MinHash is read again. A store without that count (PostgreSQL, whose
+    other workers write too) is asked for the candidates' signatures each time."""
 
     def __init__(self, store) -> None:
         self.store = store
+        self._minhashes: dict[int, tuple[int, bytes]] = {}  # item id → (story id, MinHash bytes)
+        self._failures = getattr(store, "failed_transactions", None)
 
     def count(self, cutoff: datetime | None) -> int:
         return self.store.grouped_count(cutoff)
@@ -545,18 +556,40 @@ class _StoredItems:
     def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray]:
         import numpy as np
 
-        rows = self.store.band_candidates(keys, cutoff)
+        rows = self._remembered(keys, cutoff) if self._failures is not None else \
+            self.store.band_candidates(keys, cutoff)
         minhashes = np.frombuffer(b"".join(minhash for _, minhash in rows), dtype="<u8").astype(np.uint64)
         return [story for story, _ in rows], minhashes.reshape(-1, NUM_PERM)
+
+    def _remembered(self, keys: list[int], cutoff: datetime) -> list[tuple[int, bytes]]:
+        """What Store.band_candidates returns, the MinHashes from memory where they are known."""
+        known = self._current()
+        ids = self.store.band_members(keys, cutoff)
+        missing = [item_id for item_id in ids if item_id not in known]
+        if missing:
+            if len(known) + len(missing) > REMEMBERED_MINHASHES:
+                known.clear()
+            for item_id, story, minhash in self.store.grouped_minhashes(missing):
+                known[item_id] = (story, bytes(minhash))
+        return [known[item_id] for item_id in ids if item_id in known]
+
+    def _current(self) -> dict[int, tuple[int, bytes]]:
+        failures = self.store.failed_transactions
+        if failures != self._failures:
+            self._minhashes.clear()
+            self._failures = failures
+        return self._minhashes
 
     def story_facts(self, story: int, cutoff: datetime) -> Iterable[bytes]:
         return self.store.story_facts(story, cutoff)
 
     def add(self, item_id: int, story_id: int, sig: Signature | None, content_hash: str, seen: datetime) -> None:
-        pass  # Store.add_items writes the row and its bands
+        # Store.add_items writes the row and its bands
+        if sig is not None and self._failures is not None and len(self._current()) < REMEMBERED_MINHASHES:
+            self._minhashes[item_id] = (story_id, sig.minhash.astype("<u8").tobytes())
 
     def forget(self, item_id: int) -> None:
-        pass  # the transaction's rollback removed the row and its bands
+        self._minhashes.pop(item_id, None)  # the transaction's rollback removed the row and its bands
 
     def expire(self, cutoff: datetime) -> None:
         pass  # every query reads the window only

@@ -67,6 +67,9 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
         # Set for a read-only open of a database with an older schema: what the reader is told.
         self.upgrade_note: str | None = None
         self.db: Database | None = None
+        # How many transactions ended in an error (rolled back, or not known to be committed):
+        # what the story index read or wrote inside one may be gone, and its ids handed out again.
+        self.failed_transactions = 0
         try:
             if str(path) == ":memory:":
                 self._connect(":memory:")
@@ -240,7 +243,7 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
 
     def transaction(self):
         """`with store.transaction():` makes the writes inside it one commit."""
-        return _Transaction(self.db.conn)
+        return _Transaction(self.db.conn, self)
 
     # --- sources --------------------------------------------------------------------------------
 
@@ -441,6 +444,29 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
             [content_hash, utc_iso(since)]).fetchone()
         return None if row is None else row[0]
 
+    def band_members(self, keys: list[int], since: datetime) -> list[int]:
+        """Ids of the window's grouped items that share one of these LSH band keys, ascending (read
+        from story_bands' primary key alone)."""
+        from monitor.dedup import seen_second
+
+        marks = ",".join("?" * len(keys))
+        return [row[0] for row in self.db.execute(
+            f"""SELECT DISTINCT item_id FROM story_bands WHERE band_key IN ({marks}) AND seen >= ?
+                ORDER BY item_id""", [*keys, seen_second(since)])]
+
+    def grouped_minhashes(self, item_ids: list[int]) -> list[tuple[int, int, bytes]]:
+        """(item id, story id, MinHash bytes) of those of these items stored with a signature."""
+        from monitor.dedup import NUM_PERM
+
+        out: list[tuple[int, int, bytes]] = []
+        for start in range(0, len(item_ids), 500):  # well under SQLite's limit on bound values
+            chunk = item_ids[start:start + 500]
+            out += self.db.execute(
+                f"""SELECT id, coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}) FROM items
+                    WHERE id IN ({",".join("?" * len(chunk))}) AND signature IS NOT NULL""",
+                chunk).fetchall()
+        return out
+
     def band_candidates(self, keys: list[int], since: datetime) -> list[tuple[int, bytes]]:
         """(story id, MinHash bytes) of the window's grouped items that share one of these LSH band
         keys (monitor.dedup.band_keys), oldest first."""
@@ -530,8 +556,9 @@ class _Transaction:
     """BEGIN IMMEDIATE … COMMIT on an autocommit connection (rollback on error). Nested uses
     join the transaction already open, so callers can make several writes one."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, store: Store | None = None):
         self.conn = conn
+        self.store = store
         self.outermost = False
 
     def __enter__(self):
@@ -541,6 +568,10 @@ class _Transaction:
         return self.conn
 
     def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and self.store is not None:
+            # Counted for a nested block too: its caller may go on, but SQLite may have rolled
+            # the whole transaction back already (a full disk does).
+            self.store.failed_transactions += 1
         if not self.outermost:
             return False
         if exc_type is not None:
@@ -551,6 +582,8 @@ class _Transaction:
         except sqlite3.Error:
             # A COMMIT that fails (disk full) leaves the transaction open: every later write would
             # join it and never be committed. End it here; the caller sees the error.
+            if self.store is not None:
+                self.store.failed_transactions += 1
             self._rollback()
             raise
         return False

@@ -209,3 +209,40 @@ def test_band_keys_are_what_the_database_keeps():
     keys = band_keys(np.arange(NUM_PERM, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
     assert len(keys) == BANDS and all(0 <= key < 2**63 for key in keys)
     assert keys[:3] == [1974498901622418080, 2617370453876110033, 3589033023736195166]
+
+
+def test_a_candidates_signature_is_read_once_then_kept(store):
+    """Same-subject articles share bands with hundreds of earlier ones: reading every candidate's
+    signature again for each new article was most of what storing a matched item cost."""
+    texts = fill(store, 50, T0 - timedelta(days=1))
+    index = load_index(store, T0)
+    first = _traced_selects(store, lambda: index.find(signature(near_copy(texts[3])), "a", T0))
+    assert any(f"substr(signature, 1, {NUM_PERM * 8})" in sql for sql in first)
+    again = _traced_selects(store, lambda: index.find(signature(near_copy(texts[3]) + " more"), "b", T0))
+    assert not any(f"substr(signature, 1, {NUM_PERM * 8})" in sql for sql in again), again
+    assert index.find(signature(near_copy(texts[3]) + " again"), "c", T0) == 4
+
+
+def test_after_a_failed_write_no_kept_signature_outlives_its_row(store):
+    """A rolled-back poll hands its ids out again: what the index kept of the old row must go."""
+    rng = random.Random(8)
+    gone, kept = text(rng), text(rng)
+    index = load_index(store, T0)
+    with pytest.raises(sqlite3.OperationalError):
+        with index.transaction(), store.transaction():
+            store.add_items("Wire", [Item(url="https://wire.example/1", title="Gone", content=gone)], T0,
+                            story_for=story_assigner(index, T0))
+            assert index.find(signature(near_copy(gone)), "x", T0) == 1
+            store.db.execute("SELECT * FROM no_such_table")
+    # Stored outside the index's own transaction (no forget() for it): the store's count of
+    # failed transactions is what tells the index.
+    with pytest.raises(sqlite3.OperationalError):
+        with store.transaction():
+            store.add_items("Wire", [Item(url="https://wire.example/2", title="Gone too", content=gone)], T0,
+                            story_for=story_assigner(index, T0))
+            store.db.execute("SELECT * FROM no_such_table")
+    [item] = store.add_items("Desk", [Item(url="https://desk.example/1", title="Kept", content=kept)], T0,
+                             story_for=lambda item, item_id: (None, signature_bytes(signature(item.content))))
+    assert item.id == 1
+    assert index.find(signature(near_copy(gone)), "y", T0) is None
+    assert index.find(signature(near_copy(kept)), "z", T0) == 1
