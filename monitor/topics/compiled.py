@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from .query import And, Doc, Memo, Near, Node, Not, Or, Phrase, Term, evaluate, near_positions
+from .query import And, Doc, LeafIndex, Memo, Near, Node, Not, Or, Phrase, Term, evaluate, near_positions
 
 # A node's hits, unsorted (a set or a leaf's list); an empty collection still matches (a NOT);
 # None: no match.
@@ -31,9 +31,12 @@ class Evaluator:
     """`evaluator(doc, memo)`, with a fresh memo, gives what `query.evaluate(root, doc, memo)`
     gives, and fills the memo the same way (the matcher reads its words' positions from it)."""
 
-    def __init__(self, root: Node):
+    def __init__(self, root: Node, index: LeafIndex | None = None):
+        """`index`: a LeafIndex over the root's words and others (their positions are then in the
+        memo too, read in the same pass); by default the root's own (parse_query gives every
+        AND/OR root one)."""
         self.root = root
-        self.index = getattr(root, "index", None)  # parse_query gives every AND/OR root one
+        self.index = index or getattr(root, "index", None)
         self._run = _Compiler(root).compile(root) if self.index is not None else None
 
     def __call__(self, doc: Doc, memo: Memo) -> list[int] | None:

@@ -60,7 +60,12 @@ class Topic:
 
     @functools.cached_property
     def evaluate(self) -> Evaluator:
-        return Evaluator(self.node)
+        """The topic's evaluator. Its memo also holds the positions of the context words the
+        topic lacks (the snippet needs them for a match): one pass over the text reads both."""
+        others = self.context_split[1] if self.context else ()
+        if not others:
+            return Evaluator(self.node)
+        return Evaluator(self.node, LeafIndex(Or((self.node, *others))))
 
     @functools.cached_property
     def evaluate_exclude(self) -> Evaluator | None:
@@ -80,11 +85,6 @@ class Topic:
                 own.setdefault(_leaf_key(word), word)
         shared = tuple(dict.fromkeys(own[_leaf_key(c)] for c in self.context if _leaf_key(c) in own))
         return shared, frozenset(c for c in self.context if _leaf_key(c) not in own)
-
-    @functools.cached_property
-    def context_index(self) -> LeafIndex:
-        """The context words the topic does not have, for one pass over a text."""
-        return LeafIndex(Or(tuple(self.context_split[1])))
 
     def hit_leaves(self, memo: Memo) -> list[Term | Phrase]:
         """The topic's words and phrases found in the text evaluated with `memo`: a text holds a
@@ -260,11 +260,10 @@ def _decisive(topic: Topic, doc: Doc, memo: Memo, hit_set: set[int],
         got = memo.get(leaf)
         if got:
             context.update(got)
-    if others:
-        context_memo: Memo = {}
-        for leaf in topic.context_index.prefill(doc, context_memo):
-            if leaf in others:  # not the words of a context phrase on their own
-                context.update(context_memo[leaf])
+    for leaf in others:  # in the memo too (Topic.evaluate); not the words of a context phrase on their own
+        got = memo.get(leaf)
+        if got:
+            context.update(got)
     out: set[int] = set()
     for leaf in hit_leaves:
         got = memo[leaf]
