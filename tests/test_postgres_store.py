@@ -14,7 +14,7 @@ import pytest
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'monitor[postgresql]')")
 
 from monitor import migrations as sqlite_migrations
-from monitor.dedup import load_index, seen_second, signature, signature_bytes, story_assigner
+from monitor.dedup import band_keys, load_index, seen_second, signature, signature_bytes, story_assigner
 from monitor.items import Item, Match
 from monitor.labels import UnknownItem
 from monitor.postgres import is_postgres_url, open_database, redact_url
@@ -251,6 +251,11 @@ def test_the_story_index_over_postgresql_groups_copies_and_forgets_old_text(stor
     assert store.grouped_count(None) == 3 and store.grouped_count(T0 + timedelta(seconds=1)) == 0
     assert store.grouped_copy(stored[0].item.content_hash, T0 - timedelta(days=1)) == 1
     assert len(store.story_facts(1, T0 - timedelta(days=1))) == 2
+    keys = band_keys(signature(near_copy(original)).minhash)
+    candidates = store.band_candidates(keys, T0 - timedelta(days=1))
+    members = store.band_members(keys, T0 - timedelta(days=1))
+    assert members == [1, 2] and [(story, minhash) for _, story, minhash in
+                                  sorted(store.grouped_minhashes(members))] == candidates
     assert sql(store.url, "SELECT count(*) FROM story_bands")[0][0] == 3 * BANDS
     # Retention: unmatched items lose their text and bands, the row stays (so it is never new again).
     assert store.forget_old_text(T0 + timedelta(days=1), batch=2) == 3

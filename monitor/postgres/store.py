@@ -404,6 +404,20 @@ class PostgresStore(PostgresEvidenceQueries, PostgresBrowseQueries):
             """SELECT coalesce(story_id, id) FROM items WHERE content_hash = %s AND first_seen >= %s
                    AND signature IS NOT NULL ORDER BY first_seen, id LIMIT 1""", [content_hash, utc_iso(since)])
 
+    def band_members(self, keys: list[int], since: datetime) -> list[int]:
+        """As Store.band_members. The story index does not keep MinHashes over PostgreSQL (ids
+        are max + 1, and a rolled-back one is handed out again by any worker): it calls
+        band_candidates."""
+        return [row[0] for row in self._execute(
+            "SELECT DISTINCT item_id FROM story_bands WHERE band_key = ANY(%s) AND seen >= %s ORDER BY item_id",
+            [list(keys), seen_second(since)])]
+
+    def grouped_minhashes(self, item_ids: list[int]) -> list[tuple[int, int, bytes]]:
+        """As Store.grouped_minhashes."""
+        return [(row[0], row[1], bytes(row[2])) for row in self._execute(
+            f"""SELECT id, coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}) FROM items
+                WHERE id = ANY(%s) AND signature IS NOT NULL""", [list(item_ids)])]
+
     def band_candidates(self, keys: list[int], since: datetime) -> list[tuple[int, bytes]]:
         return [(row[0], bytes(row[1])) for row in self._execute(
             f"""SELECT coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}) FROM items
