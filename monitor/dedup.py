@@ -570,7 +570,7 @@ class _StoredItems:
             if len(known) + len(missing) > REMEMBERED_MINHASHES:
                 known.clear()
             for item_id, story, minhash in self.store.grouped_minhashes(missing):
-                known[item_id] = (story, bytes(minhash))
+                known[item_id] = (story, minhash)
         return [known[item_id] for item_id in ids if item_id in known]
 
     def _current(self) -> dict[int, tuple[int, bytes]]:

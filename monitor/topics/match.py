@@ -256,11 +256,9 @@ def _decisive(topic: Topic, doc: Doc, memo: Memo, hit_set: set[int],
         return set()
     context: set[int] = set()
     shared, others = topic.context_split
-    for leaf in shared:
-        got = memo.get(leaf)
-        if got:
-            context.update(got)
-    for leaf in others:  # in the memo too (Topic.evaluate); not the words of a context phrase on their own
+    # Both are in the memo (Topic.evaluate reads the others too); a context phrase counts whole,
+    # not its words on their own.
+    for leaf in (*shared, *others):
         got = memo.get(leaf)
         if got:
             context.update(got)
