@@ -193,7 +193,7 @@ def test_the_polls_own_process_does_not_load_the_matcher(tmp_path, server):
     # it need not import the topics' parser and screen (monitor.offload.Named, topics/result.py).
     path = config_file(tmp_path, server)
     code = ("import sys\nfrom monitor.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-            "loaded = [m for m in ('monitor.topics.match', 'monitor.judge', 'luqum', 'ahocorasick') if m in sys.modules]\n"
+            "loaded = [m for m in ('monitor.topics.match', 'monitor.judge', 'luqum', 'ahocorasick_rs') if m in sys.modules]\n"
             "print('loaded:', ' '.join(loaded) or '-')\n")
     done = subprocess.run([sys.executable, "-c", code, "--config", path, "poll"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)

@@ -4,6 +4,7 @@ evaluator matches, and does turn away ordinary news."""
 from __future__ import annotations
 
 import json
+import random
 import re
 from pathlib import Path
 
@@ -11,8 +12,13 @@ import pytest
 
 from monitor.topics import Matcher, compile_topic, default_topics
 from monitor.topics.morphology import stem
-from monitor.topics.screen import PASSED, PASSED_UNMIXED, REJECTED, SCREEN_PIECE, Screen, stem_key
+from monitor.topics.normalize import has_script_seam
+from monitor.topics.screen import PASSED, PASSED_UNMIXED, REJECTED, Screen, screen_text, stem_key
 from tests.conftest import CORPORA, FIXTURES
+
+# The screen once read a text in pieces of this many characters: words and seams cut
+# at that point stay tested.
+FORMER_PIECE = 600
 
 LABELLED = sorted((FIXTURES / "topics").glob("*.jsonl"))
 
@@ -136,13 +142,50 @@ def test_a_word_mixing_scripts_anywhere_is_seen_and_reported():
     matcher folds a mixed word only when told the text has one (PASSED, not PASSED_UNMIXED)."""
     screen = Matcher([compile_topic("t", "діт* AND депорт*")]).screen
     opening = "Росія депортувала дітей з Херсона. "
-    filler = "Новини дня без жодного слова теми. " * (4 * SCREEN_PIECE // 35)
+    filler = "Новини дня без жодного слова теми. " * (4 * FORMER_PIECE // 35)
     assert screen.read("", opening + filler) is PASSED_UNMIXED
     assert screen.read("", opening + filler + "Кийiв") is PASSED          # a Latin "i", at the very end
     assert screen.read("", opening + "Кийiв" + filler) is PASSED
     assert screen.read("", filler + "Кийiв") is PASSED                    # rejected but for the seam
     assert screen.read("", filler) is REJECTED
     assert screen.read("", filler + "Kyiv i Київ, BBC та Reuters") is REJECTED  # scripts side by side only
-    for at in range(SCREEN_PIECE - 12, SCREEN_PIECE + 12):  # a seam around the end of the first piece
+    for at in range(FORMER_PIECE - 12, FORMER_PIECE + 12):  # a seam around the end of the first piece
         assert screen.read("", opening + filler[:at - len(opening)] + "аb" + filler) is PASSED, at
         assert screen.read("", filler[:at] + "аb" + filler) is PASSED, at
+
+
+def _read_by_hand(screen: Screen, keys: dict[str, tuple[int, int]], title: str, text: str):
+    """Screen.read as its docstring says, without an automaton: every key at the start of each
+    word (a whole form only where the word ends there), any Latin letter touching a Cyrillic one."""
+    folded = f"{screen_text(title)}\n{screen_text(text)}"
+    if has_script_seam(folded):
+        return PASSED
+    longest = max(map(len, keys))
+    found = 0
+    for start in range(len(folded)):
+        if start and (folded[start - 1].isalnum() or folded[start - 1] == "_"):
+            continue
+        for end in range(start + 1, min(len(folded), start + longest) + 1):
+            meaning = keys.get(folded[start:end])
+            if meaning is not None:
+                found |= meaning[0]
+                if end == len(folded) or not (folded[end].isalnum() or folded[end] == "_"):
+                    found |= meaning[1]
+    return PASSED_UNMIXED if screen._check(found) else REJECTED
+
+
+def test_the_screen_reads_each_text_as_a_plain_scan_of_its_words_would(matchers):
+    """The automaton is a fast way to do what _read_by_hand does; the two agree on every labelled
+    text, on its tail (a text starting inside a word), and with a Cyrillic letter put inside it."""
+    screen = matchers[0].screen
+    keys = {key: meaning for key, meaning in zip(screen._keys, screen._meanings) if meaning is not None}
+    rng = random.Random(3)
+    checked = 0
+    for path in labelled_sets():
+        for case in lines(path):
+            title, text = case["title"], case["text"]
+            cut = rng.randrange(len(text) + 1)
+            for variant in ((title, text), ("", text[cut:]), (title, text[:cut] + "і" + text[cut:])):
+                assert screen.read(*variant) is _read_by_hand(screen, keys, *variant), (case["id"], variant[1][:80])
+                checked += 1
+    assert checked > 1000
