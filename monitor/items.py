@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +50,14 @@ class Item:
         if self.guid:
             return f"guid:{source_name}:{self.guid}"
         return "text:" + hashlib.sha256(f"{self.title}\n{self.summary}".encode()).hexdigest()
+
+    def in_language(self, lang: str) -> Item:
+        """The item with its language set: a copy that keeps the hash and link key computed when
+        it was made (its text and link are the same), where dataclasses.replace would compute both
+        again, in the poll's own process, for every matched item."""
+        copied = copy.copy(self)
+        object.__setattr__(copied, "lang", lang)
+        return copied
 
     def feed_fingerprint(self) -> str:
         """Hash of the feed's own text of the item: a change means the outlet edited it."""

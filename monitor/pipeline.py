@@ -161,7 +161,7 @@ class Pipeline:
         if self.fetch_articles:
             items = await complete_items(items, source, self.fetcher, self.offload)
         results = await self._classify(items)
-        return {item_id: (replace(item, lang=item.lang or result.lang),
+        return {item_id: (item if item.lang else item.in_language(result.lang),
                           [Match(topic, result.terms, result.snippet) for topic in result.topics])
                 for item_id, item, result in zip(elsewhere.values(), items, results) if result.match}
 
@@ -245,7 +245,7 @@ def _matched(fresh: Keyed, results: list[Classification]) -> tuple[Keyed, dict[s
     classified: Keyed = {}
     for (key, item), result in zip(fresh.items(), results):
         if not item.lang and result.lang:
-            item = replace(item, lang=result.lang)
+            item = item.in_language(result.lang)
         classified[key] = item
         if result.match:
             matches[key] = [Match(topic, result.terms, result.snippet) for topic in result.topics]

@@ -33,3 +33,20 @@ def test_an_items_link_key_comes_with_it_from_the_process_that_made_it(monkeypat
     item = pickle.loads(pickle.dumps(Item(url="HTTPS://WWW.Example.org/a/?utm_source=x", title="T")))
     monkeypatch.setattr(monitor.items, "canonical_url", lambda url: pytest.fail("normalized again"))
     assert item.url_key("S") == item.key("S") == "https://example.org/a"
+
+
+def test_a_matched_item_takes_its_language_without_hashing_its_text_again(monkeypatch):
+    # The poll's own process gives each matched item the language its match found: the text and
+    # link are the same, so their hash and key come along as the worker computed them.
+    import monitor.items
+    from monitor.pipeline import _matched
+    from monitor.topics import Classification
+
+    item = pickle.loads(pickle.dumps(Item(url="https://example.org/a", title="Діти", summary="Депортовані діти.")))
+    monkeypatch.setattr(monitor.items, "_text_hash", lambda text: pytest.fail("hashed again"))
+    monkeypatch.setattr(monitor.items, "canonical_url", lambda url: pytest.fail("normalized again"))
+    classified, matches = _matched({"k": item}, [Classification(True, ["t"], "uk", ["діти"], "**Діти**")])
+    assert classified["k"].lang == "uk" and list(matches) == ["k"]
+    assert classified["k"].content_hash == item.content_hash and classified["k"].link_key == item.link_key
+    monkeypatch.undo()
+    assert classified["k"] == replace(item, lang="uk") and item.lang == ""  # the original is left as it was
