@@ -241,6 +241,7 @@ class Screen:
             found |= wholes
         return PASSED_UNMIXED if self._check(found) else REJECTED
 
+
 def screen_text(text: str) -> str:
     """The text as the matcher's tokens see it, in one piece: display text, NFKC, case-folded.
     A combining mark ends a token for the matcher but composes with its letter under NFKC, so a
