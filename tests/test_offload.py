@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from monitor.offload import JUDGE, DocumentTimeout, Offload
+from monitor.offload import JUDGE, PER_WORKER, DocumentTimeout, Offload
 from monitor.pipeline import Pipeline
 from monitor.sources import reads_articles
 from tests.conftest import ROOT, FixedClock, fixture_bytes, rss_source
@@ -69,7 +69,7 @@ def test_a_waiting_document_of_a_later_stage_goes_before_new_feeds():
     async def go():
         with Offload(limit=10.0, workers=1) as one:
             await one(abs, -1)  # the pool is up
-            held = [asyncio.ensure_future(one(time.sleep, 0.3)) for _ in range(2)]  # the worker's two places
+            held = [asyncio.ensure_future(one(time.sleep, 0.3)) for _ in range(PER_WORKER)]  # all the worker's places
             await asyncio.sleep(0.1)
             feeds = [asyncio.ensure_future(one(time.monotonic)) for _ in range(3)]
             await asyncio.sleep(0)
@@ -85,7 +85,7 @@ def test_a_waiter_cancelled_in_the_queue_gives_up_no_place():
     async def go():
         with Offload(limit=10.0, workers=1) as one:
             await one(abs, -1)
-            held = [asyncio.ensure_future(one(time.sleep, 0.2)) for _ in range(2)]
+            held = [asyncio.ensure_future(one(time.sleep, 0.2)) for _ in range(PER_WORKER)]
             await asyncio.sleep(0.05)
             gone = asyncio.ensure_future(one(abs, -2, stage=JUDGE))
             after = asyncio.ensure_future(one(abs, -3))
