@@ -24,7 +24,7 @@ from monitor.dedup import StoryIndex, load_index, story_assigner
 from monitor.evidence.capture import Evidence
 from monitor.fetch import Fetcher, FetchError
 from monitor.items import Item, Match, PollReport
-from monitor.offload import JUDGE, DocumentTimeout, Named, Runner, inline
+from monitor.offload import JUDGE, READ, DocumentTimeout, Named, Runner, inline
 from monitor.sources import SourceConfig, SourceError, source_type
 from monitor.store import Store, StoreError
 from monitor.topics.lazy import LazyMatcher
@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # the matcher is loaded by the first new item (monitor/topics
 log = logging.getLogger(__name__)
 # Each new item's match and story signature, in a document worker (monitor/judge.py)
 JUDGE_BATCH = Named("monitor.judge", "judge_batch")
+# A source's document read and its items judged in the same worker call (a source's first poll)
+READ_AND_JUDGE = Named("monitor.judge", "read_and_judge")
 
 
 @dataclass
@@ -69,8 +71,10 @@ class Pipeline:
     async def poll(self, source: SourceConfig) -> PollReport:
         started = time.monotonic()
         state = self.store.source_state(source.name)
+        judged: Judged = {}
         try:
-            collected = await source_type(source.type, self.offload).collect(source, self.fetcher, state)
+            reader = self._judging_reader(source, judged) if state.last_ok is None else self.offload
+            collected = await source_type(source.type, reader).collect(source, self.fetcher, state)
             items = collected.items
             if source.notify_updates:  # remember what the feed said, to notice edits later
                 items = [replace(item, feed_hash=item.feed_fingerprint()) for item in items]
@@ -81,7 +85,7 @@ class Pipeline:
             pages: Pages = {}
             if fresh and self.fetch_articles:
                 fresh = await _with_articles(fresh, source, self.fetcher, self.offload, pages, self.now)
-            fresh, matches, signed = await self._match(fresh) if self.matcher is not None else (fresh, {}, {})
+            fresh, matches, signed = await self._match(fresh, judged) if self.matcher is not None else (fresh, {}, {})
             # Only a matched item's page is evidence to keep; the others go now.
             pages = {fresh[key].url: pages[fresh[key].url] for key in matches if fresh[key].url in pages}
         except (FetchError, SourceError, DocumentTimeout) as exc:
@@ -125,18 +129,41 @@ class Pipeline:
                           seconds=time.monotonic() - started, warning=collected.warning, matched_ids=matched,
                           new_ids=tuple(stored.id for stored in new))
 
-    async def _match(self, fresh: Keyed) -> tuple[Keyed, dict[str, list[Match]], Signed]:
+    def _judging_reader(self, source: SourceConfig, judged: Judged) -> Runner:
+        """The source type's runner for a source never polled before, whose items are therefore
+        all new: each document it reads comes back with its items judged (into `judged`), read
+        and judged in one worker call. Later polls judge only the items the store does not know."""
+        if self.stories is None or not self._in_workers():
+            return self.offload
+        policy = source.fetch_article if self.fetch_articles else "never"
+        limit = getattr(self.offload, "limit", None)  # an Offload's per-document limit: judging keeps to half of it
+        budget = limit / 2 if limit else None
+
+        async def read(fn: Callable, *args, stage: int = READ):
+            if stage != READ:
+                return await self.offload(fn, *args, stage=stage)
+            result, judgements = await self.offload(READ_AND_JUDGE, self.matcher.spec, policy, budget, fn,
+                                                     *args, stage=stage)
+            judged.update(judgements)
+            return result
+        return read
+
+    async def _match(self, fresh: Keyed, judged: Judged) -> tuple[Keyed, dict[str, list[Match]], Signed]:
         """The items (with their language), the matches by key, and the story signatures of the
-        matched items where the document workers computed them (else story_for does)."""
+        matched items where the document workers computed them (else story_for does). `judged`:
+        what the workers already judged, by text (those not there are judged now)."""
         if not fresh:
             return fresh, {}, {}
         items = list(fresh.values())
         if self.stories is not None and self._in_workers():
-            judged = await self.offload(JUDGE_BATCH, self.matcher.spec,
-                                        [(item.title, item.summary, item.content) for item in items], stage=JUDGE)
-            signed = {(item.title, item.summary, item.content): blob
-                      for item, (_, blob) in zip(items, judged) if blob is not None}
-            return (*_matched(fresh, [result for result, _ in judged]), signed)
+            texts = [(item.title, item.summary, item.content) for item in items]
+            missing = list(dict.fromkeys(text for text in texts if text not in judged))
+            if missing:
+                judged = {**judged, **dict(zip(missing, await self.offload(JUDGE_BATCH, self.matcher.spec, missing,
+                                                                           stage=JUDGE)))}
+            judgements = [judged[text] for text in texts]
+            signed = {text: blob for text, (_, blob) in zip(texts, judgements) if blob is not None}
+            return (*_matched(fresh, [result for result, _ in judgements]), signed)
         return (*_matched(fresh, await self._classify(items)), {})
 
     def _in_workers(self) -> bool:
@@ -237,6 +264,7 @@ async def _with_articles(fresh: Keyed, source: SourceConfig, fetcher: Fetcher, r
 
 
 Signed = dict[tuple[str, str, str], bytes]  # item_signature() by (title, summary, content)
+Judged = dict[tuple[str, str, str], tuple["Classification", "bytes | None"]]  # judge_batch()'s, by text
 
 
 def _matched(fresh: Keyed, results: list[Classification]) -> tuple[Keyed, dict[str, list[Match]]]:
