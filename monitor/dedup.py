@@ -400,7 +400,7 @@ class StoryIndex:
             return exact
         if sig is None:
             return None
-        stories, minhashes = self._items.candidates(band_keys(sig.minhash), cutoff)
+        stories, minhashes, own_facts = self._items.candidates(band_keys(sig.minhash), cutoff)
         if not stories:
             return None
         # Score every candidate at once (same-subject articles can be hundreds of candidates),
@@ -415,8 +415,11 @@ class StoryIndex:
             if story in rejected:
                 continue
             # A copy agrees with every copy of its story on the facts; another event contradicts
-            # at least one of them (a heavily edited copy alone may not show it).
-            if any(facts_conflict(sig.facts, facts) for facts in self._items.story_facts(story, cutoff)):
+            # at least one of them (a heavily edited copy alone may not show it). The candidate is
+            # one of those copies: when its own facts conflict, the others need not be read.
+            own = own_facts[row]
+            if own is not None and facts_conflict(sig.facts, own) or \
+                    any(facts_conflict(sig.facts, facts) for facts in self._items.story_facts(story, cutoff)):
                 rejected.add(story)
                 continue
             return story
@@ -465,7 +468,9 @@ class _MemoryItems:
         holders = self.by_hash.get(content_hash)
         return holders[0].story_id if holders else None   # the oldest, as Store.grouped_copy
 
-    def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray]:
+    def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray, list[bytes | None]]:
+        """The stories and MinHashes of the items sharing one of these band keys, oldest first,
+        and each one's packed facts (None where not at hand)."""
         import numpy as np
 
         found: set[int] = set()
@@ -473,8 +478,9 @@ class _MemoryItems:
             found.update(self.bands.get(key, ()))
         ids = sorted(found)
         if not ids:
-            return [], np.empty((0, NUM_PERM), dtype=np.uint64)
-        return [self.entries[i].story_id for i in ids], np.stack([self.signatures[i] for i in ids])
+            return [], np.empty((0, NUM_PERM), dtype=np.uint64), []
+        return ([self.entries[i].story_id for i in ids], np.stack([self.signatures[i] for i in ids]),
+                [self.facts.get(i, b"") for i in ids])
 
     def story_facts(self, story: int, cutoff: datetime) -> Iterator[bytes]:
         return (self.facts.get(member, b"") for member in self.members.get(story, ()))
@@ -535,16 +541,16 @@ class _StoredItems:
     """The index as the store's queries (Store.grouped_copy, band_members, story_facts): each
     reads the window's rows it needs, by band key, text hash or story, never the whole window.
 
-    The MinHashes of the candidates are kept once read (or written by this process): articles on
-    one subject share bands with hundreds of earlier ones, and reading all their signatures again
-    for each new article was most of what storing a matched item cost. An item's story and
-    signature do not change once stored; after any failed transaction of the store (its rows and
-    ids may be gone) every MinHash is read again. A store without that count (PostgreSQL, whose
+    The signatures of the candidates (MinHash and facts) are kept once read (or written by this
+    process): articles on one subject share bands with hundreds of earlier ones, and reading all
+    their signatures again for each new article was most of what storing a matched item cost. An
+    item's story and signature do not change once stored; after any failed transaction of the
+    store (its rows and ids may be gone) every signature is read again. A store without that count (PostgreSQL, whose
     other workers write too) is asked for the candidates' signatures each time."""
 
     def __init__(self, store) -> None:
         self.store = store
-        self._minhashes: dict[int, tuple[int, bytes]] = {}  # item id → (story id, MinHash bytes)
+        self._minhashes: dict[int, tuple[int, bytes, bytes]] = {}  # item id → (story id, MinHash bytes, facts)
         self._failures = getattr(store, "failed_transactions", None)
 
     def count(self, cutoff: datetime | None) -> int:
@@ -553,27 +559,31 @@ class _StoredItems:
     def exact(self, content_hash: str, cutoff: datetime) -> int | None:
         return self.store.grouped_copy(content_hash, cutoff)
 
-    def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray]:
+    def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray, list[bytes | None]]:
         import numpy as np
 
-        rows = self._remembered(keys, cutoff) if self._failures is not None else \
-            self.store.band_candidates(keys, cutoff)
-        minhashes = np.frombuffer(b"".join(minhash for _, minhash in rows), dtype="<u8").astype(np.uint64)
-        return [story for story, _ in rows], minhashes.reshape(-1, NUM_PERM)
+        if self._failures is not None:
+            rows = self._remembered(keys, cutoff)
+            own_facts: list[bytes | None] = [facts for _, _, facts in rows]
+        else:
+            rows = self.store.band_candidates(keys, cutoff)
+            own_facts = [None] * len(rows)
+        minhashes = np.frombuffer(b"".join(row[1] for row in rows), dtype="<u8").astype(np.uint64)
+        return [row[0] for row in rows], minhashes.reshape(-1, NUM_PERM), own_facts
 
-    def _remembered(self, keys: list[int], cutoff: datetime) -> list[tuple[int, bytes]]:
-        """What Store.band_candidates returns, the MinHashes from memory where they are known."""
+    def _remembered(self, keys: list[int], cutoff: datetime) -> list[tuple[int, bytes, bytes]]:
+        """What Store.band_candidates returns, with each one's facts, from memory where known."""
         known = self._current()
         ids = self.store.band_members(keys, cutoff)
         missing = [item_id for item_id in ids if item_id not in known]
         if missing:
             if len(known) + len(missing) > REMEMBERED_MINHASHES:
                 known.clear()
-            for item_id, story, minhash in self.store.grouped_minhashes(missing):
-                known[item_id] = (story, minhash)
+            for item_id, story, minhash, facts in self.store.grouped_signatures(missing):
+                known[item_id] = (story, minhash, facts)
         return [known[item_id] for item_id in ids if item_id in known]
 
-    def _current(self) -> dict[int, tuple[int, bytes]]:
+    def _current(self) -> dict[int, tuple[int, bytes, bytes]]:
         failures = self.store.failed_transactions
         if failures != self._failures:
             self._minhashes.clear()
@@ -586,7 +596,7 @@ class _StoredItems:
     def add(self, item_id: int, story_id: int, sig: Signature | None, content_hash: str, seen: datetime) -> None:
         # Store.add_items writes the row and its bands
         if sig is not None and self._failures is not None and len(self._current()) < REMEMBERED_MINHASHES:
-            self._minhashes[item_id] = (story_id, sig.minhash.astype("<u8").tobytes())
+            self._minhashes[item_id] = (story_id, sig.minhash.astype("<u8").tobytes(), sig.facts)
 
     def forget(self, item_id: int) -> None:
         self._minhashes.pop(item_id, None)  # the transaction's rollback removed the row and its bands

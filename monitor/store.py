@@ -454,17 +454,19 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
             f"""SELECT DISTINCT item_id FROM story_bands WHERE band_key IN ({marks}) AND seen >= ?
                 ORDER BY item_id""", [*keys, seen_second(since)])]
 
-    def grouped_minhashes(self, item_ids: list[int]) -> list[tuple[int, int, bytes]]:
-        """(item id, story id, MinHash bytes) of those of these items stored with a signature."""
+    def grouped_signatures(self, item_ids: list[int]) -> list[tuple[int, int, bytes, bytes]]:
+        """(item id, story id, MinHash bytes, packed facts) of those of these items stored with a
+        signature (the facts b"" for one without)."""
         from monitor.dedup import NUM_PERM
 
-        out: list[tuple[int, int, bytes]] = []
+        out: list[tuple[int, int, bytes, bytes]] = []
         for start in range(0, len(item_ids), 500):  # well under SQLite's limit on bound values
             chunk = item_ids[start:start + 500]
-            out += self.db.execute(
-                f"""SELECT id, coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}) FROM items
-                    WHERE id IN ({",".join("?" * len(chunk))}) AND signature IS NOT NULL""",
-                chunk).fetchall()
+            out += [(item_id, story, minhash, bytes(facts) if facts else b"") for item_id, story, minhash, facts in
+                    self.db.execute(
+                        f"""SELECT id, coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}),
+                                   substr(signature, {NUM_PERM * 8 + 1}) FROM items
+                            WHERE id IN ({",".join("?" * len(chunk))}) AND signature IS NOT NULL""", chunk)]
         return out
 
     def band_candidates(self, keys: list[int], since: datetime) -> list[tuple[int, bytes]]:

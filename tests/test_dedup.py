@@ -704,3 +704,28 @@ def test_dates_and_sentences_are_cut_as_the_plain_patterns_cut_them():
         text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 12)))
         assert _DATE_OR_TIME.sub(" ; ", text) == plain_date.sub(" ; ", text), repr(text)
         assert _SENTENCE.split(text) == plain_sentence.split(text), repr(text)
+
+
+def test_a_candidate_whose_own_facts_conflict_is_turned_down_without_reading_its_story(tmp_path):
+    """Reports on one template share their bands, and most are another event: a candidate's own
+    facts (kept with its MinHash) reject its story; its story's copies are read from the database
+    only for a candidate that agrees with the new report."""
+    class Counting(Store):
+        reads: list[int] = []
+
+        def story_facts(self, story_id, since):
+            self.reads.append(story_id)
+            return super().story_facts(story_id, since)
+
+    store = Counting(tmp_path / "monitor.db")
+    index = load_index(store, T0)
+    reports = [("Ukraine brings back 38 children deported from occupied Mariupol", "https://a.example/1"),
+               ("Russia deported 9 Ukrainian children from occupied Skadovsk", "https://b.example/2"),
+               ("Ombudsman: 9 children deported from Skadovsk", "https://c.example/3")]
+    try:
+        stories = insert(store, index, [(f"outlet-{n}", page(url, f"{title}, its sources say. {TEMPLATE_BODY}", title))
+                                        for n, (title, url) in enumerate(reports)])
+        assert _partition(stories) == [0, 1, 1]
+        assert store.reads == [stories[1]]  # the copy's check of the story it joins; none for the other event
+    finally:
+        store.close()
