@@ -412,10 +412,11 @@ class PostgresStore(PostgresEvidenceQueries, PostgresBrowseQueries):
             "SELECT DISTINCT item_id FROM story_bands WHERE band_key = ANY(%s) AND seen >= %s ORDER BY item_id",
             [list(keys), seen_second(since)])]
 
-    def grouped_minhashes(self, item_ids: list[int]) -> list[tuple[int, int, bytes]]:
-        """As Store.grouped_minhashes."""
-        return [(row[0], row[1], bytes(row[2])) for row in self._execute(
-            f"""SELECT id, coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}) FROM items
+    def grouped_signatures(self, item_ids: list[int]) -> list[tuple[int, int, bytes, bytes]]:
+        """As Store.grouped_signatures."""
+        return [(row[0], row[1], bytes(row[2]), bytes(row[3]) if row[3] else b"") for row in self._execute(
+            f"""SELECT id, coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}),
+                       substr(signature, {NUM_PERM * 8 + 1}) FROM items
                 WHERE id = ANY(%s) AND signature IS NOT NULL""", [list(item_ids)])]
 
     def band_candidates(self, keys: list[int], since: datetime) -> list[tuple[int, bytes]]:
