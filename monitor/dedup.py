@@ -545,8 +545,9 @@ class _StoredItems:
     process): articles on one subject share bands with hundreds of earlier ones, and reading all
     their signatures again for each new article was most of what storing a matched item cost. An
     item's story and signature do not change once stored; after any failed transaction of the
-    store (its rows and ids may be gone) every signature is read again. A store without that count (PostgreSQL, whose
-    other workers write too) is asked for the candidates' signatures each time."""
+    store (its rows and ids may be gone) every signature is read again. A store without that
+    count (PostgreSQL, whose other workers write too) is asked for the candidates' signatures
+    each time."""
 
     def __init__(self, store) -> None:
         self.store = store
