@@ -417,8 +417,7 @@ class StoryIndex:
             # A copy agrees with every copy of its story on the facts; another event contradicts
             # at least one of them (a heavily edited copy alone may not show it). The candidate is
             # one of those copies: when its own facts conflict, the others need not be read.
-            own = own_facts[row]
-            if own is not None and facts_conflict(sig.facts, own) or \
+            if facts_conflict(sig.facts, own_facts[row]) or \
                     any(facts_conflict(sig.facts, facts) for facts in self._items.story_facts(story, cutoff)):
                 rejected.add(story)
                 continue
@@ -468,9 +467,9 @@ class _MemoryItems:
         holders = self.by_hash.get(content_hash)
         return holders[0].story_id if holders else None   # the oldest, as Store.grouped_copy
 
-    def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray, list[bytes | None]]:
-        """The stories and MinHashes of the items sharing one of these band keys, oldest first,
-        and each one's packed facts (None where not at hand)."""
+    def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray, list[bytes]]:
+        """The stories, MinHashes and packed facts of the items sharing one of these band keys,
+        oldest first."""
         import numpy as np
 
         found: set[int] = set()
@@ -560,20 +559,16 @@ class _StoredItems:
     def exact(self, content_hash: str, cutoff: datetime) -> int | None:
         return self.store.grouped_copy(content_hash, cutoff)
 
-    def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray, list[bytes | None]]:
+    def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray, list[bytes]]:
         import numpy as np
 
-        if self._failures is not None:
-            rows = self._remembered(keys, cutoff)
-            own_facts: list[bytes | None] = [facts for _, _, facts in rows]
-        else:
-            rows = self.store.band_candidates(keys, cutoff)
-            own_facts = [None] * len(rows)
-        minhashes = np.frombuffer(b"".join(row[1] for row in rows), dtype="<u8").astype(np.uint64)
-        return [row[0] for row in rows], minhashes.reshape(-1, NUM_PERM), own_facts
+        rows = self._remembered(keys, cutoff) if self._failures is not None else \
+            self.store.band_candidates(keys, cutoff)
+        minhashes = np.frombuffer(b"".join(minhash for _, minhash, _ in rows), dtype="<u8").astype(np.uint64)
+        return [story for story, _, _ in rows], minhashes.reshape(-1, NUM_PERM), [facts for _, _, facts in rows]
 
     def _remembered(self, keys: list[int], cutoff: datetime) -> list[tuple[int, bytes, bytes]]:
-        """What Store.band_candidates returns, with each one's facts, from memory where known."""
+        """What Store.band_candidates returns, the signatures from memory where they are known."""
         known = self._current()
         ids = self.store.band_members(keys, cutoff)
         missing = [item_id for item_id in ids if item_id not in known]

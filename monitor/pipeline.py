@@ -23,7 +23,7 @@ from monitor.config import Config
 from monitor.dedup import StoryIndex, load_index, story_assigner
 from monitor.evidence.capture import Evidence
 from monitor.fetch import Fetcher, FetchError
-from monitor.items import Item, Match, PollReport
+from monitor.items import Item, Match, PollReport, SourceState
 from monitor.offload import JUDGE, READ, DocumentTimeout, Named, Runner, inline
 from monitor.sources import SourceConfig, SourceError, source_type
 from monitor.store import Store, StoreError
@@ -73,7 +73,7 @@ class Pipeline:
         state = self.store.source_state(source.name)
         judged: Judged = {}
         try:
-            reader = self._judging_reader(source, judged) if state.last_ok is None else self.offload
+            reader = self._reader(source, state, judged)
             collected = await source_type(source.type, reader).collect(source, self.fetcher, state)
             items = collected.items
             if source.notify_updates:  # remember what the feed said, to notice edits later
@@ -129,11 +129,11 @@ class Pipeline:
                           seconds=time.monotonic() - started, warning=collected.warning, matched_ids=matched,
                           new_ids=tuple(stored.id for stored in new))
 
-    def _judging_reader(self, source: SourceConfig, judged: Judged) -> Runner:
-        """The source type's runner for a source never polled before, whose items are therefore
-        all new: each document it reads comes back with its items judged (into `judged`), read
+    def _reader(self, source: SourceConfig, state: SourceState, judged: Judged) -> Runner:
+        """The source type's runner. For a source never polled before, whose items are therefore
+        all new, each document it reads comes back with its items judged (into `judged`): read
         and judged in one worker call. Later polls judge only the items the store does not know."""
-        if self.stories is None or not self._in_workers():
+        if state.last_ok is not None or self.stories is None or not self._in_workers():
             return self.offload
         policy = source.fetch_article if self.fetch_articles else "never"
         limit = getattr(self.offload, "limit", None)  # an Offload's per-document limit: judging keeps to half of it
@@ -159,8 +159,7 @@ class Pipeline:
             texts = [(item.title, item.summary, item.content) for item in items]
             missing = list(dict.fromkeys(text for text in texts if text not in judged))
             if missing:
-                judged = {**judged, **dict(zip(missing, await self.offload(JUDGE_BATCH, self.matcher.spec, missing,
-                                                                           stage=JUDGE)))}
+                judged.update(zip(missing, await self.offload(JUDGE_BATCH, self.matcher.spec, missing, stage=JUDGE)))
             judgements = [judged[text] for text in texts]
             signed = {text: blob for text, (_, blob) in zip(texts, judgements) if blob is not None}
             return (*_matched(fresh, [result for result, _ in judgements]), signed)

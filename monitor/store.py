@@ -469,16 +469,17 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
                             WHERE id IN ({",".join("?" * len(chunk))}) AND signature IS NOT NULL""", chunk)]
         return out
 
-    def band_candidates(self, keys: list[int], since: datetime) -> list[tuple[int, bytes]]:
-        """(story id, MinHash bytes) of the window's grouped items that share one of these LSH band
-        keys (monitor.dedup.band_keys), oldest first."""
+    def band_candidates(self, keys: list[int], since: datetime) -> list[tuple[int, bytes, bytes]]:
+        """(story id, MinHash bytes, packed facts) of the window's grouped items that share one of
+        these LSH band keys (monitor.dedup.band_keys), oldest first."""
         from monitor.dedup import NUM_PERM, seen_second
 
         marks = ",".join("?" * len(keys))
-        return self.db.execute(
-            f"""SELECT coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}) FROM items
+        return [(story, minhash, bytes(facts) if facts else b"") for story, minhash, facts in self.db.execute(
+            f"""SELECT coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}),
+                       substr(signature, {NUM_PERM * 8 + 1}) FROM items
                 WHERE id IN (SELECT item_id FROM story_bands WHERE band_key IN ({marks}) AND seen >= ?)
-                  AND signature IS NOT NULL ORDER BY id""", [*keys, seen_second(since)]).fetchall()
+                  AND signature IS NOT NULL ORDER BY id""", [*keys, seen_second(since)])]
 
     def story_facts(self, story_id: int, since: datetime) -> list[bytes]:
         """The packed facts (after the MinHash in the signature blob) of a story's grouped items in

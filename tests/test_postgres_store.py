@@ -255,7 +255,7 @@ def test_the_story_index_over_postgresql_groups_copies_and_forgets_old_text(stor
     candidates = store.band_candidates(keys, T0 - timedelta(days=1))
     members = store.band_members(keys, T0 - timedelta(days=1))
     signatures = sorted(store.grouped_signatures(members))
-    assert members == [1, 2] and [(story, minhash) for _, story, minhash, _ in signatures] == candidates
+    assert members == [1, 2] and [(story, minhash, facts) for _, story, minhash, facts in signatures] == candidates
     assert [facts for *_, facts in signatures] == store.story_facts(1, T0 - timedelta(days=1))
     assert sql(store.url, "SELECT count(*) FROM story_bands")[0][0] == 3 * BANDS
     # Retention: unmatched items lose their text and bands, the row stays (so it is never new again).

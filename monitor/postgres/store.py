@@ -419,9 +419,10 @@ class PostgresStore(PostgresEvidenceQueries, PostgresBrowseQueries):
                        substr(signature, {NUM_PERM * 8 + 1}) FROM items
                 WHERE id = ANY(%s) AND signature IS NOT NULL""", [list(item_ids)])]
 
-    def band_candidates(self, keys: list[int], since: datetime) -> list[tuple[int, bytes]]:
-        return [(row[0], bytes(row[1])) for row in self._execute(
-            f"""SELECT coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}) FROM items
+    def band_candidates(self, keys: list[int], since: datetime) -> list[tuple[int, bytes, bytes]]:
+        return [(row[0], bytes(row[1]), bytes(row[2]) if row[2] else b"") for row in self._execute(
+            f"""SELECT coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}),
+                       substr(signature, {NUM_PERM * 8 + 1}) FROM items
                 WHERE id IN (SELECT item_id FROM story_bands WHERE band_key = ANY(%s) AND seen >= %s)
                   AND signature IS NOT NULL ORDER BY id""", [list(keys), seen_second(since)])]
 
