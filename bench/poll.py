@@ -22,7 +22,9 @@ own fetch time (first request to last answer) is printed beside it.
 
 Printed: seconds, the ratio monitor/floor with the issue's targets (cold <= 3x, all-304 <= 1.5x),
 peak RSS of both (largest process / whole process tree), the CPU time of each whole process tree
-(steadier than wall time on a shared machine, and what bounds a CPU-bound pass), and checks from the CLI's totals line,
+(steadier than wall time on a shared machine, and what bounds a CPU-bound pass), how long
+the threads of each waited for a free core (Linux schedstat: large when the machine's cores, not
+the pipeline, set the pace), and checks from the CLI's totals line,
 the server's counters and the poll's database (every item new on the cold pass, none on the second, N 304s, items
 matched = the site's on-topic items, copies of a story included). Exit status 0
 whatever the figures; 1 if a run failed.
@@ -31,6 +33,7 @@ whatever the figures; 1 if a run failed.
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 import tempfile
@@ -119,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
           f"copies of them; site: {info['on_topic']} on topic), "
           f"{cold.failing} failing; items/s: floor {n * m / best['cold']['floor'].run.seconds:,.0f}, "
           f"monitor poll {n * m / best['cold']['run'].seconds:,.0f}")
+    cores = os.cpu_count() or 1
+    for label, got in best.items():
+        run = got["run"]
+        print(f"{label}: monitor poll used {run.cpu_seconds:.2f} CPU s in {run.seconds:.2f} s on {cores} core(s) "
+              f"(at least {run.cpu_seconds / cores:.2f} s of wall time at full use); its threads waited "
+              f"{run.waited_seconds:.2f} s in all for a free core (floor: {got['floor'].run.waited_seconds:.2f} s)")
     print_checks(problems)
     return 0
 

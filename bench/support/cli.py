@@ -59,6 +59,9 @@ class Measured:
     stdout: str
     stderr: str
     cpu_seconds: float = 0.0  # user + system time of the whole process tree
+    # How long the tree's threads were ready to run but waited for a core (Linux schedstat; 0
+    # elsewhere). Near 0: the cores had room. Large: the command is bound by the machine's CPU.
+    waited_seconds: float = 0.0
 
     @property
     def rss_mb(self) -> float:
@@ -92,13 +95,27 @@ def _wait(pid: int, timeout: float) -> tuple[int, object]:
 class _TreeSampler(threading.Thread):
     """The highest RSS summed over a process and its descendants, sampled until stopped, and the
     CPU time each of them had used when last seen (a process's last interval is missed: at most
-    `interval` seconds of each)."""
+    `interval` seconds of each), and how long each of their threads had waited for a core."""
 
     def __init__(self, pid: int, interval: float = 0.05):
         super().__init__(daemon=True)
         self.pid, self.interval, self.peak = pid, interval, 0
         self.cpu: dict[int, float] = {}
+        self.waited: dict[tuple[int, str], float] = {}  # (pid, thread id) → seconds runnable, not running
         self.done = threading.Event()
+
+    def _read_waits(self, pid: int) -> None:
+        """/proc/PID/task/TID/schedstat: time on a core, time waiting on a run queue, slices (ns)."""
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            return
+        for tid in threads:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
+                    self.waited[pid, tid] = int(stat.read().split()[1]) / 1e9
+            except (OSError, ValueError, IndexError):
+                pass
 
     def run(self) -> None:
         try:
@@ -117,6 +134,7 @@ class _TreeSampler(threading.Thread):
                         total += proc.memory_info().rss
                         times = proc.cpu_times()
                         self.cpu[proc.pid] = times.user + times.system
+                        self._read_waits(proc.pid)
                     except psutil.Error:
                         pass
             except psutil.Error:
@@ -149,7 +167,8 @@ def measure(cmd: list[str], *, cwd: Path | None = None, timeout: float = 3600.0,
         # were); the sampler also sees those nobody reaped (a fork server left to exit on its own).
         cpu = max(usage.ru_utime + usage.ru_stime, sum(sampler.cpu.values()))
         return Measured(cmd, seconds, usage.ru_maxrss / 1024, sampler.peak / 2**20, proc.returncode,
-                        out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"), cpu)
+                        out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"), cpu,
+                        sum(sampler.waited.values()))
 
 
 def monitor(config: Path, *args: str, timeout: float = 3600.0, stdin: bytes | None = None) -> Measured:
