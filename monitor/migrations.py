@@ -304,5 +304,16 @@ def _v11(db: Database) -> None:
     db.execute("INSERT INTO items_fts (items_fts) VALUES ('rebuild')")
 
 
+def _v12(db: Database) -> None:
+    """An item's url_key is kept only where it differs from its key (Item.stored_url_key: its
+    page's canonical URL replaced the link); NULL where they are the same, as they are for almost
+    every item, and the index holds only the others. Store.known_keys reads both columns, so what
+    is known does not change; the database loses a second copy of every link, in the table and in
+    the index."""
+    db.execute("UPDATE items SET url_key = NULL WHERE url_key = key")
+    db.execute("DROP INDEX items_url_key")
+    db.execute("CREATE INDEX items_url_key ON items(url_key) WHERE url_key IS NOT NULL")
+
+
 # Append only: a migration that has shipped is never edited, the next one fixes it.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12]

@@ -366,9 +366,9 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
                 grouped = story_for and not item.revision and (group_unmatched or key in matches)
                 story_id, signature = story_for(item, item_id) if grouped else (None, None)
                 story_id = story_id or item_id
-                row = (item_id, key, item.url_key(source), item.url, item.guid, source, item.title, item.summary,
-                       item.content, item.author, utc_iso(item.published), seen, item.content_hash, item.lang,
-                       item.canonical, story_id, signature, item.feed_hash or None)
+                row = (item_id, key, item.stored_url_key(source, key), item.url, item.guid, source, item.title,
+                       item.summary, item.content, item.author, utc_iso(item.published), seen, item.content_hash,
+                       item.lang, item.canonical, story_id, signature, item.feed_hash or None)
                 if grouped:
                     # Written before the next item is judged, with its LSH bands: the story index over
                     # this store (dedup.load_index) finds it by them, a copy in the same poll too.

@@ -219,6 +219,40 @@ def test_items_round_trip_with_their_matches_and_stories(store):
     assert store.stories([]) == []
 
 
+def test_a_link_is_stored_once_and_an_item_is_still_known_by_its_link_and_its_canonical_url(store):
+    plain = Item(url="https://outlet.example/news/1", title="Plain")
+    moved = Item(url="https://outlet.example/news/2?from=rss", title="Moved", canonical="https://outlet.example/news/two")
+    store.add_items("Outlet", [plain, moved], T0)
+    assert sql(store.url, "SELECT key, url_key FROM items ORDER BY id") == [
+        ("https://outlet.example/news/1", None), ("https://outlet.example/news/two", moved.url_key("Outlet"))]
+    asked = [plain.url_key("Outlet"), moved.url_key("Outlet"), moved.key("Outlet"), "https://outlet.example/news/3"]
+    assert store.known_keys(asked) == set(asked[:3])
+    assert store.add_items("Outlet", [plain, moved], T0) == []
+
+
+def test_migration_12_keeps_each_link_once_and_knows_the_same_keys(pg_url):  # noqa: F811
+    with psycopg.connect(pg_url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE monitor_schema (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, "
+                    "monitor_version TEXT NOT NULL)")
+        for n, migration in enumerate(MIGRATIONS[:11], 1):
+            migration(cur)
+            cur.execute("INSERT INTO monitor_schema VALUES (%s, 'then', 'old')", [n])
+        for item_id, key, url_key in ((1, "https://a.example/1", "https://a.example/1"),
+                                      (2, "https://a.example/canonical-2", "https://a.example/2")):
+            cur.execute("""INSERT INTO items (id, key, url, source, title, first_seen, content_hash, url_key, story_id)
+                           VALUES (%s, %s, %s, 'A', 'T', '2026-11-01T08:00:00+00:00', 'h', %s, %s)""",
+                        [item_id, key, url_key, url_key, item_id])
+    store = PostgresStore(pg_url)
+    try:
+        assert store.schema_version == len(MIGRATIONS)
+        assert sql(pg_url, "SELECT id, url_key FROM items ORDER BY id") == [(1, None), (2, "https://a.example/2")]
+        assert store.known_keys(["https://a.example/1", "https://a.example/2", "https://a.example/canonical-2",
+                                 "https://a.example/3"]) == {"https://a.example/1", "https://a.example/2",
+                                                             "https://a.example/canonical-2"}
+    finally:
+        store.close()
+
+
 def test_a_story_without_a_snippet_shows_its_text_and_one_without_a_match_no_topics(store):
     (item,) = store.add_items("Ledger", [Item(url="https://ledger.example/1", title="", summary="Plain words.")], T0)
     (story,) = store.stories([item.id])

@@ -55,7 +55,8 @@ def test_a_populated_schema_1_database_is_upgraded_through_every_migration(tmp_p
     assert store.schema_version == len(MIGRATIONS)
     rows = store.items()
     assert [(r["id"], r["title"], r["url_key"], r["story_id"], r["lang"]) for r in rows] == [
-        (1, "Story 1", "https://ledger.example/1", 1, ""), (2, "Story 2", "https://ledger.example/2", 2, "")]
+        (1, "Story 1", None, 1, ""), (2, "Story 2", None, 2, "")]  # url_key: the same as the key (v12)
+    assert store.known_keys(["https://ledger.example/1", "https://ledger.example/9"]) == {"https://ledger.example/1"}
     assert store.source_state("Ledger").etag == '"v1"'
     # The upgraded database takes new items, matches and batches as a fresh one does.
     match = [Match("deported-children", ["deport*"], "**deported**")]
@@ -63,4 +64,47 @@ def test_a_populated_schema_1_database_is_upgraded_through_every_migration(tmp_p
     (stored,) = store.add_items("Ledger", [new], AT, {new.key("Ledger"): match})
     assert stored.id == 3
     assert store.create_batch("daily", "files", AT, AT).item_ids == [3]
+    store.close()
+
+
+def test_a_link_is_stored_once_and_an_item_is_still_known_by_its_link_and_its_canonical_url(tmp_path):
+    store = Store(tmp_path / "m.db")
+    plain = Item(url="https://outlet.example/news/1", title="Plain")
+    moved = Item(url="https://outlet.example/news/2?from=rss", title="Moved",
+                 canonical="https://outlet.example/news/two")  # its page named another URL for itself
+    store.add_items("Outlet", [plain, moved], AT)
+
+    rows = store.db.execute("SELECT key, url_key FROM items ORDER BY id").fetchall()
+    assert rows == [("https://outlet.example/news/1", None),
+                    ("https://outlet.example/news/two", moved.url_key("Outlet"))]
+    asked = [plain.url_key("Outlet"), moved.url_key("Outlet"), moved.key("Outlet"), "https://outlet.example/news/3"]
+    assert store.known_keys(asked) == set(asked[:3])
+    # A second poll of the same feed stores nothing again.
+    assert store.add_items("Outlet", [plain, moved], AT) == []
+    store.close()
+
+
+def test_a_database_of_schema_11_keeps_each_link_once_and_knows_the_same_keys(tmp_path):
+    import sqlite3
+
+    from monitor.dbfile import Database
+
+    path = tmp_path / "v11.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for migrate in MIGRATIONS[:11]:
+        migrate(Database(conn))
+    conn.execute("PRAGMA user_version = 11")
+    for n, key, url_key in ((1, "https://a.example/1", "https://a.example/1"),
+                            (2, "https://a.example/canonical-2", "https://a.example/2")):
+        conn.execute("INSERT INTO items (id, key, url_key, url, source, title, first_seen, content_hash, story_id) "
+                     "VALUES (?, ?, ?, ?, 'A', 'T', '2026-11-01T08:00:00+00:00', 'h', ?)", [n, key, url_key, url_key, n])
+    conn.close()
+
+    store = Store(path)
+    assert store.db.execute("SELECT id, url_key FROM items ORDER BY id").fetchall() == [(1, None), (2, "https://a.example/2")]
+    index = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'items_url_key'").fetchone()[0]
+    assert "WHERE url_key IS NOT NULL" in index
+    assert store.known_keys(["https://a.example/1", "https://a.example/2", "https://a.example/canonical-2",
+                             "https://a.example/3"]) == {"https://a.example/1", "https://a.example/2",
+                                                         "https://a.example/canonical-2"}
     store.close()

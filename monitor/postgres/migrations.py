@@ -290,5 +290,13 @@ def _v11(cur) -> None:
     updates in a pending list); the migration keeps the two schema versions in step."""
 
 
+def _v12(cur) -> None:
+    """As SQLite's v12: url_key only where it differs from the key (Item.stored_url_key), and
+    the index over those alone."""
+    cur.execute("UPDATE items SET url_key = NULL WHERE url_key = key")
+    cur.execute("DROP INDEX items_url_key")
+    cur.execute("CREATE INDEX items_url_key ON items(url_key) WHERE url_key IS NOT NULL")
+
+
 # Append only, and in step with monitor.migrations.MIGRATIONS (tests/test_postgres_store.py checks).
-MIGRATIONS: list[Callable] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
+MIGRATIONS: list[Callable] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12]
