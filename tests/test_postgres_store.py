@@ -22,6 +22,7 @@ from monitor.postgres.migrations import MIGRATIONS
 from monitor.postgres.store import PostgresStore, PostgresStoreError
 from monitor.store import Store
 from tests.support.postgres import pg_url, postgres_server, race, postgres_store  # noqa: F401  (fixtures)
+from tests.support.schema import postgres_at_version
 from tests.test_story_bands import BANDS, near_copy, text
 
 UTC = timezone.utc
@@ -161,11 +162,7 @@ def test_a_read_only_open_neither_migrates_nor_writes(pg_url):  # noqa: F811
 
 def test_migration_10_writes_the_bands_of_the_signatures_stored_at_version_9(pg_url):  # noqa: F811
     with psycopg.connect(pg_url) as conn, conn.cursor() as cur:
-        cur.execute("CREATE TABLE monitor_schema (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, "
-                    "monitor_version TEXT NOT NULL)")
-        for n, migration in enumerate(MIGRATIONS[:9], 1):
-            migration(cur)
-            cur.execute("INSERT INTO monitor_schema VALUES (%s, 'then', 'old')", [n])
+        postgres_at_version(cur, 9)
         rng = random.Random(7)
         recent = text(rng)
         for item_id, seen, blob in [(1, T0 - timedelta(days=1), signature_bytes(signature(recent))),
@@ -232,11 +229,7 @@ def test_a_link_is_stored_once_and_an_item_is_still_known_by_its_link_and_its_ca
 
 def test_migration_12_keeps_each_link_once_and_knows_the_same_keys(pg_url):  # noqa: F811
     with psycopg.connect(pg_url) as conn, conn.cursor() as cur:
-        cur.execute("CREATE TABLE monitor_schema (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, "
-                    "monitor_version TEXT NOT NULL)")
-        for n, migration in enumerate(MIGRATIONS[:11], 1):
-            migration(cur)
-            cur.execute("INSERT INTO monitor_schema VALUES (%s, 'then', 'old')", [n])
+        postgres_at_version(cur, 11)
         for item_id, key, url_key in ((1, "https://a.example/1", "https://a.example/1"),
                                       (2, "https://a.example/canonical-2", "https://a.example/2")):
             cur.execute("""INSERT INTO items (id, key, url, source, title, first_seen, content_hash, url_key, story_id)

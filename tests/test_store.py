@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from monitor.items import Item
 from monitor.items import Match
 from monitor.store import MIGRATIONS, Store
+from tests.support.schema import sqlite_at_version
 
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
 
@@ -85,15 +86,8 @@ def test_a_link_is_stored_once_and_an_item_is_still_known_by_its_link_and_its_ca
 
 
 def test_a_database_of_schema_11_keeps_each_link_once_and_knows_the_same_keys(tmp_path):
-    import sqlite3
-
-    from monitor.dbfile import Database
-
     path = tmp_path / "v11.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for migrate in MIGRATIONS[:11]:
-        migrate(Database(conn))
-    conn.execute("PRAGMA user_version = 11")
+    conn = sqlite_at_version(path, 11)
     for n, key, url_key in ((1, "https://a.example/1", "https://a.example/1"),
                             (2, "https://a.example/canonical-2", "https://a.example/2")):
         conn.execute("INSERT INTO items (id, key, url_key, url, source, title, first_seen, content_hash, story_id) "

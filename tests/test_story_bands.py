@@ -12,12 +12,12 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from monitor.dbfile import Database
 from monitor.dedup import (NUM_PERM, band_keys, load_index, seen_second, signature, signature_bytes,
                            story_assigner)
 from monitor.items import Item, Match
 from monitor.migrations import MIGRATIONS
 from monitor.store import Store
+from tests.support.schema import sqlite_at_version
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
@@ -153,10 +153,7 @@ def test_a_rolled_back_poll_leaves_no_bands_and_nothing_to_join(store):
 
 def test_migration_10_writes_the_bands_of_the_signatures_already_stored(tmp_path):
     path = tmp_path / "v9.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for migration in MIGRATIONS[:9]:
-        migration(Database(conn))
-    conn.execute("PRAGMA user_version = 9")
+    conn = sqlite_at_version(path, 9)
     rng = random.Random(7)
     recent, old, without_facts = text(rng), text(rng), text(rng)
     rows = [  # (id, first seen, signature blob)
