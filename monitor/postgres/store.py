@@ -353,9 +353,9 @@ class PostgresStore(PostgresEvidenceQueries, PostgresBrowseQueries):
                     """INSERT INTO items (id, key, url_key, url, guid, source, title, summary, content, author,
                            published, first_seen, content_hash, lang, canonical, story_id, signature, feed_hash)
                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-                    [item_id, key, item.stored_url_key(source, key), item.url, item.guid, source, item.title, item.summary,
-                     item.content, item.author, utc_iso(item.published), utc_iso(at), item.content_hash, item.lang,
-                     item.canonical, story_id, signature, item.feed_hash or None])
+                    [item_id, key, item.stored_url_key(source, key), item.url, item.guid, source, item.title,
+                     item.summary, item.content, item.author, utc_iso(item.published), utc_iso(at),
+                     item.content_hash, item.lang, item.canonical, story_id, signature, item.feed_hash or None])
                 if signature:
                     self._many("INSERT INTO story_bands (band_key, seen, item_id) VALUES (%s, %s, %s)",
                                band_rows(item_id, signature, at))
