@@ -30,6 +30,7 @@ from monitor.store import Store, StoreError
 from monitor.topics.lazy import LazyMatcher
 
 if TYPE_CHECKING:  # the matcher is loaded by the first new item (monitor/topics/lazy.py)
+    from monitor.judge import Judgement
     from monitor.topics import Classification, Matcher
 
 log = logging.getLogger(__name__)
@@ -263,7 +264,7 @@ async def _with_articles(fresh: Keyed, source: SourceConfig, fetcher: Fetcher, r
 
 
 Signed = dict[tuple[str, str, str], bytes]  # item_signature() by (title, summary, content)
-Judged = dict[tuple[str, str, str], tuple["Classification", "bytes | None"]]  # judge_batch()'s, by text
+Judged = dict[tuple[str, str, str], "Judgement"]  # judge_batch()'s, by (title, summary, content)
 
 
 def _matched(fresh: Keyed, results: list[Classification]) -> tuple[Keyed, dict[str, list[Match]]]:

@@ -462,11 +462,11 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
         out: list[tuple[int, int, bytes, bytes]] = []
         for start in range(0, len(item_ids), 500):  # well under SQLite's limit on bound values
             chunk = item_ids[start:start + 500]
-            out += [(item_id, story, minhash, bytes(facts) if facts else b"") for item_id, story, minhash, facts in
-                    self.db.execute(
-                        f"""SELECT id, coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}),
-                                   substr(signature, {NUM_PERM * 8 + 1}) FROM items
-                            WHERE id IN ({",".join("?" * len(chunk))}) AND signature IS NOT NULL""", chunk)]
+            # substr() of a blob is a blob: b"" past its end, so a MinHash-only signature has no facts
+            out += self.db.execute(
+                f"""SELECT id, coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}),
+                           substr(signature, {NUM_PERM * 8 + 1}) FROM items
+                    WHERE id IN ({",".join("?" * len(chunk))}) AND signature IS NOT NULL""", chunk).fetchall()
         return out
 
     def band_candidates(self, keys: list[int], since: datetime) -> list[tuple[int, bytes, bytes]]:
@@ -475,11 +475,11 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
         from monitor.dedup import NUM_PERM, seen_second
 
         marks = ",".join("?" * len(keys))
-        return [(story, minhash, bytes(facts) if facts else b"") for story, minhash, facts in self.db.execute(
+        return self.db.execute(
             f"""SELECT coalesce(story_id, id), substr(signature, 1, {NUM_PERM * 8}),
                        substr(signature, {NUM_PERM * 8 + 1}) FROM items
                 WHERE id IN (SELECT item_id FROM story_bands WHERE band_key IN ({marks}) AND seen >= ?)
-                  AND signature IS NOT NULL ORDER BY id""", [*keys, seen_second(since)])]
+                  AND signature IS NOT NULL ORDER BY id""", [*keys, seen_second(since)]).fetchall()
 
     def story_facts(self, story_id: int, since: datetime) -> list[bytes]:
         """The packed facts (after the MinHash in the signature blob) of a story's grouped items in
