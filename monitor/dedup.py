@@ -25,10 +25,12 @@ import hashlib
 import re
 import unicodedata
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from itertools import filterfalse, groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # numpy is imported where it is used: a poll that stores nothing new never loads it
@@ -189,7 +191,8 @@ def _fact_hash(fact: str) -> int:
 
 
 def _pack_facts(keyed: set[tuple[str, str]], every: set[str]) -> bytes:
-    """uint64 count, then (context hash, fact hash) pairs, then the hashes of every name."""
+    """uint64 count, then (context hash, fact hash) pairs, sorted (conflicts_with reads each
+    context's facts together), then the hashes of every name."""
     import numpy as np
 
     pairs = sorted((_hash(context), _fact_hash(fact)) for context, fact in keyed)[:MAX_FACTS]
@@ -200,7 +203,10 @@ def _pack_facts(keyed: set[tuple[str, str]], every: set[str]) -> bytes:
     return np.array(values, dtype="<u8").tobytes()
 
 
-def _unpack_facts(blob: bytes) -> tuple[dict[int, set[int]], set[int]]:
+Facts = tuple[dict[int, set[int]], set[int]]  # facts unpacked: {context hash: fact hashes}, name hashes
+
+
+def _unpack_facts(blob: bytes) -> Facts:
     import numpy as np
 
     if not blob:
@@ -221,19 +227,41 @@ def facts_conflict(a: bytes, b: bytes) -> bool:
     once, or an editor may add a name; a different event names other people and places)."""
     if not a or not b:
         return False
-    keyed_a, names_a = _unpack_facts(a)
-    keyed_b, names_b = _unpack_facts(b)
-    for context in keyed_a.keys() & keyed_b.keys():
-        facts_a, facts_b = keyed_a[context], keyed_b[context]
+    return conflicts_with(_unpack_facts(a), b)
+
+
+def conflicts_with(mine: Facts, other: bytes) -> bool:
+    """facts_conflict(a, other), given a's facts unpacked: StoryIndex.find unpacks a new report's
+    facts once and holds them against every candidate's. Of the candidate's facts only those in
+    a context the report has are read into sets (with many same-subject reports in the window a
+    report meets dozens of candidates, and unpacking both sides each time was most of find's cost)."""
+    import numpy as np
+
+    keyed_a, names_a = mine
+    if not keyed_a or not other:
+        return False
+    values = np.frombuffer(other, dtype="<u8")
+    count = int(values[0])
+    pairs = values[1:1 + 2 * count].tolist()
+    names_b: set[int] | None = None  # the candidate's names, read when a context needs them
+    # The pairs are sorted by context: each context's facts come together, and the first
+    # conflict ends the reading (most candidates on a busy subject report another event).
+    for context, group in groupby(zip(pairs[::2], pairs[1::2]), key=itemgetter(0)):
+        facts_a = keyed_a.get(context)
+        if facts_a is None:
+            continue
+        facts_b = {fact for _, fact in group}
+        if context != _TITLE_HASH:
+            if facts_a & facts_b:
+                continue
+            if all(fact & _NUMBER_BIT for fact in facts_a | facts_b):
+                return True
+        if names_b is None:
+            names_b = set(values[1 + 2 * count:].tolist())
         if context == _TITLE_HASH:
             if _headlines_conflict(facts_a, facts_b, names_a, names_b):
                 return True
-            continue
-        if facts_a & facts_b:
-            continue
-        if all(fact & _NUMBER_BIT for fact in facts_a | facts_b):
-            return True
-        if not (facts_a & names_b) and not (facts_b & names_a):
+        elif not (facts_a & names_b) and not (facts_b & names_a):
             return True
     return False
 
@@ -407,6 +435,7 @@ class StoryIndex:
         # then take the most similar whose story the new article does not contradict (candidates
         # come oldest first: the oldest of equally similar ones wins).
         matches = np.count_nonzero(minhashes == sig.minhash, axis=1)
+        mine = _unpack_facts(sig.facts)
         rejected: set[int] = set()
         for row in np.argsort(-matches, kind="stable"):
             if matches[row] < self.threshold * NUM_PERM:
@@ -417,8 +446,8 @@ class StoryIndex:
             # A copy agrees with every copy of its story on the facts; another event contradicts
             # at least one of them (a heavily edited copy alone may not show it). The candidate is
             # one of those copies: when its own facts conflict, the others need not be read.
-            if facts_conflict(sig.facts, own_facts[row]) or \
-                    any(facts_conflict(sig.facts, facts) for facts in self._items.story_facts(story, cutoff)):
+            if conflicts_with(mine, own_facts[row]) or \
+                    any(conflicts_with(mine, facts) for facts in self._items.story_facts(story, cutoff)):
                 rejected.add(story)
                 continue
             return story
@@ -536,6 +565,19 @@ class _MemoryItems:
                 del self.by_hash[content_hash]
 
 
+class _Column(Sequence):
+    """One column of the kept signatures (stories or facts) at some of its rows, read on demand."""
+
+    def __init__(self, values: list, rows: list[int]) -> None:
+        self.values, self.rows = values, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        return self.values[self.rows[index]]
+
+
 class _StoredItems:
     """The index as the store's queries (Store.grouped_copy, band_members, story_facts): each
     reads the window's rows it needs, by band key, text hash or story, never the whole window.
@@ -550,8 +592,13 @@ class _StoredItems:
 
     def __init__(self, store) -> None:
         self.store = store
-        self._minhashes: dict[int, tuple[int, bytes, bytes]] = {}  # item id → (story id, MinHash bytes, facts)
         self._failures = getattr(store, "failed_transactions", None)
+        # The signatures kept, as columns: row of each item id, the MinHashes as one matrix (a
+        # report's candidates are gathered from it in one copy), their stories and facts.
+        self._row: dict[int, int] = {}
+        self._matrix: np.ndarray | None = None  # made by _keep, and grown
+        self._stories: list[int] = []
+        self._facts: list[bytes] = []
 
     def count(self, cutoff: datetime | None) -> int:
         return self.store.grouped_count(cutoff)
@@ -559,32 +606,63 @@ class _StoredItems:
     def exact(self, content_hash: str, cutoff: datetime) -> int | None:
         return self.store.grouped_copy(content_hash, cutoff)
 
-    def candidates(self, keys: list[int], cutoff: datetime) -> tuple[list[int], np.ndarray, list[bytes]]:
+    def candidates(self, keys: list[int], cutoff: datetime) -> tuple[Sequence[int], np.ndarray, Sequence[bytes]]:
         import numpy as np
 
-        rows = self._remembered(keys, cutoff) if self._failures is not None else \
-            self.store.band_candidates(keys, cutoff)
-        minhashes = np.frombuffer(b"".join(minhash for _, minhash, _ in rows), dtype="<u8").astype(np.uint64)
-        return [story for story, _, _ in rows], minhashes.reshape(-1, NUM_PERM), [facts for _, _, facts in rows]
+        if self._failures is None:
+            rows = self.store.band_candidates(keys, cutoff)
+            if not rows:
+                return [], np.empty((0, NUM_PERM), dtype=np.uint64), []
+            stories, minhashes, facts = zip(*rows)
+            return stories, np.frombuffer(b"".join(minhashes), dtype="<u8").reshape(-1, NUM_PERM), facts
+        # A report on a busy subject has a thousand candidates and more: each is looked up once
+        # (its row), its MinHash gathered with the others in one copy, and its story and facts
+        # read only for the few that find() examines.
+        rows = self._rows(self.store.band_members(keys, cutoff))
+        if not rows:
+            return [], np.empty((0, NUM_PERM), dtype=np.uint64), []
+        return _Column(self._stories, rows), self._matrix[rows], _Column(self._facts, rows)
 
-    def _remembered(self, keys: list[int], cutoff: datetime) -> list[tuple[int, bytes, bytes]]:
-        """What Store.band_candidates returns, the signatures from memory where they are known."""
-        known = self._current()
-        ids = self.store.band_members(keys, cutoff)
-        missing = [item_id for item_id in ids if item_id not in known]
+    def _rows(self, ids: list[int]) -> list[int]:
+        """The rows of these items' signatures, those not kept yet read from the store first."""
+        row = self._current()
+        missing = list(filterfalse(row.__contains__, ids))
         if missing:
-            if len(known) + len(missing) > REMEMBERED_MINHASHES:
-                known.clear()
+            if len(row) + len(missing) > REMEMBERED_MINHASHES:
+                self._forget_all()
+                missing = ids  # those kept until now are read again too: each is a candidate
             for item_id, story, minhash, facts in self.store.grouped_signatures(missing):
-                known[item_id] = (story, minhash, facts)
-        return [known[item_id] for item_id in ids if item_id in known]
+                self._keep(item_id, story, minhash, facts)
+        try:
+            return list(map(row.__getitem__, ids))
+        except KeyError:  # an id with no signature (none is written with bands; kept safe)
+            return [row[item_id] for item_id in ids if item_id in row]
 
-    def _current(self) -> dict[int, tuple[int, bytes, bytes]]:
+    def _keep(self, item_id: int, story: int, minhash: bytes | np.ndarray, facts: bytes) -> None:
+        import numpy as np
+
+        at = len(self._stories)
+        if self._matrix is None or at == len(self._matrix):  # room for twice as many
+            grown = np.empty((max(1024, 2 * at), NUM_PERM), dtype=np.uint64)
+            if self._matrix is not None:
+                grown[:at] = self._matrix[:at]
+            self._matrix = grown
+        self._matrix[at] = np.frombuffer(minhash, dtype="<u8") if isinstance(minhash, bytes) else minhash
+        self._stories.append(story)
+        self._facts.append(facts)
+        self._row[item_id] = at
+
+    def _forget_all(self) -> None:
+        self._row.clear()
+        self._stories.clear()
+        self._facts.clear()  # the matrix is kept: its rows are written over
+
+    def _current(self) -> dict[int, int]:
         failures = self.store.failed_transactions
         if failures != self._failures:
-            self._minhashes.clear()
+            self._forget_all()
             self._failures = failures
-        return self._minhashes
+        return self._row
 
     def story_facts(self, story: int, cutoff: datetime) -> Iterable[bytes]:
         return self.store.story_facts(story, cutoff)
@@ -592,10 +670,10 @@ class _StoredItems:
     def add(self, item_id: int, story_id: int, sig: Signature | None, content_hash: str, seen: datetime) -> None:
         # Store.add_items writes the row and its bands
         if sig is not None and self._failures is not None and len(self._current()) < REMEMBERED_MINHASHES:
-            self._minhashes[item_id] = (story_id, sig.minhash.astype("<u8").tobytes(), sig.facts)
+            self._keep(item_id, story_id, sig.minhash, sig.facts)
 
     def forget(self, item_id: int) -> None:
-        self._minhashes.pop(item_id, None)  # the transaction's rollback removed the row and its bands
+        self._row.pop(item_id, None)  # the transaction's rollback removed the row and its bands
 
     def expire(self, cutoff: datetime) -> None:
         pass  # every query reads the window only

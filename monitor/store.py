@@ -450,9 +450,13 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
         from monitor.dedup import seen_second
 
         marks = ",".join("?" * len(keys))
-        return [row[0] for row in self.db.execute(
-            f"""SELECT DISTINCT item_id FROM story_bands WHERE band_key IN ({marks}) AND seen >= ?
-                ORDER BY item_id""", [*keys, seen_second(since)])]
+        # One row, the ids joined, made unique and sorted here: a report on a busy subject shares
+        # bands with a thousand items and more, and stepping through them row by row (and SQLite's
+        # DISTINCT and ORDER BY) cost a third more.
+        ids = self.db.execute(
+            f"SELECT group_concat(item_id) FROM story_bands WHERE band_key IN ({marks}) AND seen >= ?",
+            [*keys, seen_second(since)]).fetchone()[0]
+        return sorted(set(map(int, ids.split(",")))) if ids else []
 
     def grouped_signatures(self, item_ids: list[int]) -> list[tuple[int, int, bytes, bytes]]:
         """(item id, story id, MinHash bytes, packed facts) of those of these items stored with a
