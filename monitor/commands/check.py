@@ -10,8 +10,11 @@ from monitor.secrets import redact
 
 
 @click.command()
+@click.option("--full", is_flag=True,
+              help="Read every page of the SQLite database, however large.  [default: every page up to 16 MB, "
+                   "the first pages of each table beyond]")
 @click.pass_obj
-def check(obj: Context) -> None:
+def check(obj: Context, full: bool) -> None:
     """Validate the configuration and the database path, and exit.
 
     Exit code 0 when both are fine, 2 when the configuration is invalid, 3 when the database
@@ -34,7 +37,7 @@ def check(obj: Context) -> None:
                                  f"(psycopg) is not installed ({exc})", "pip install 'monitor[postgresql]'") from exc
             state = PostgresStore.inspect(config.database_url)
         else:
-            state = Store.inspect(config.database_path)
+            state = Store.inspect(config.database_path, full=full)
     except StoreError as exc:
         click.echo(redact(summary))
         database_failed(exc)
