@@ -42,11 +42,6 @@ _INSERT_ITEM = """INSERT INTO items (id, key, url_key, url, guid, source, title,
 FULL_CHECK_BYTES = 16 * 2**20
 
 
-def _database_files(path: Path) -> list[Path]:
-    """The database file and its write-ahead log, where there is one."""
-    return [part for part in (path, path.with_name(path.name + "-wal")) if part.exists()]
-
-
 @dataclass(frozen=True)
 class StoredItem:
     id: int
@@ -124,7 +119,8 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
             return "empty; the first write command sets it up"
         store = cls(path, read_only=True)
         try:
-            every_page = full or sum(part.stat().st_size for part in _database_files(path)) <= FULL_CHECK_BYTES
+            size = sum(part.stat().st_size for part in (path, Path(f"{path}-wal")) if part.exists())  # with its log
+            every_page = full or size <= FULL_CHECK_BYTES
             if every_page:
                 problems = [row[0] for row in store.db.execute("PRAGMA quick_check")]
                 if problems != ["ok"]:
@@ -512,7 +508,7 @@ class Store(OutboxQueries, EvidenceQueries, LabelQueries, BrowseQueries):
         the window, oldest first; b"" for one without."""
         from monitor.dedup import NUM_PERM
 
-        return [bytes(row[0]) if row[0] else b"" for row in self.db.execute(
+        return [row[0] for row in self.db.execute(  # substr() of a blob: bytes, b"" past its end
             f"""SELECT substr(signature, {NUM_PERM * 8 + 1}) FROM items
                 WHERE story_id = ? AND first_seen >= ? AND signature IS NOT NULL ORDER BY id""",
             [story_id, utc_iso(since)])]
